@@ -1,0 +1,351 @@
+"""The environment file schema: the one source of truth for every setting.
+
+`environments/<name>.json` is parsed into an `Environment` once, at the edge (app.py or the
+CLI). Everything below that receives typed, already-validated objects. Field-level rules live
+on the fields; rules that relate several fields live in `_cross_field_errors`. Every problem is
+reported as one line naming the file, the key path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from specdec.catalog import MODELS
+from specdec.instances import INSTANCES
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
+
+# Kubernetes versions that aws-cdk-lib 2.275 (aws_eks_v2), the kubectl v36 layer (within one
+# minor of the cluster) and
+# the EKS Neuron AMIs all support; the newest is the default.
+KUBERNETES_VERSIONS = ("1.35", "1.36")
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096]
+# Smallest and largest num_speculative_tokens the default image was run with by AWS
+# (the sample's manifests use 7 and 15); the blog calls 5-10 typical.
+SPECULATIVE_TOKENS_RANGE = (1, 15)
+SAMPLE_IMAGE = (
+    "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04"
+)
+
+
+class ConfigError(Exception):
+    """One or more problems in an environment file; `str()` is one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(_Section):
+    vpc_cidr: str = Field("10.64.0.0/16", description="IPv4 CIDR of the VPC (/16 to /20).")
+    nat_gateways: int = Field(
+        1, ge=1, description="NAT gateways: 1 is cheaper, one per zone survives a zone outage."
+    )
+    flow_log_retention_days: LOG_RETENTION_DAYS = Field(
+        30, description="Days VPC flow logs are kept in CloudWatch Logs."
+    )
+
+
+class SystemNodeSettings(_Section):
+    instance_type: str = Field(
+        "m7i.xlarge", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+        description="Instance type of the CPU node group that runs controllers and add-ons.",
+    )
+    min_size: int = Field(2, ge=1, description="Fewest CPU system nodes.")
+    desired_size: int = Field(2, ge=1, description="CPU system nodes at deploy time.")
+    max_size: int = Field(3, ge=1, description="Most CPU system nodes.")
+
+
+class ClusterSettings(_Section):
+    kubernetes_version: Literal[KUBERNETES_VERSIONS] = Field(  # type: ignore[valid-type]
+        KUBERNETES_VERSIONS[-1], description="EKS Kubernetes minor version."
+    )
+    endpoint_access: Literal["public", "private", "public_and_private"] = Field(
+        "private", description="Who reaches the Kubernetes API: the VPC only, or also the CIDRs below."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach a public endpoint; required unless access is private.",
+    )
+    admin_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM roles granted cluster admin through EKS access entries.",
+    )
+    system_nodes: SystemNodeSettings = Field(
+        default_factory=SystemNodeSettings, description="The CPU system node group."
+    )
+
+
+class AcceleratorSettings(_Section):
+    instance_type: Literal[tuple(INSTANCES)] = Field(  # type: ignore[valid-type]
+        "trn2.48xlarge", description="Trainium2 instance type of the accelerator node group."
+    )
+    capacity_type: Literal["on_demand", "capacity_block", "capacity_reservation"] = Field(
+        "on_demand",
+        description="How Trn2 capacity is bought: on demand, an EC2 Capacity Block for ML, "
+        "or an On-Demand Capacity Reservation.",
+    )
+    reservation_id: str | None = Field(
+        None, pattern=r"^cr-[0-9a-f]{17}$",
+        description="Capacity reservation (cr-...) for capacity_block or capacity_reservation.",
+    )
+    availability_zone: str = Field(
+        description="Zone of the Trn2 nodes and the model cache (FSx for Lustre is single-zone)."
+    )
+    min_size: int = Field(0, ge=0, description="Fewest Trn2 nodes.")
+    desired_size: int = Field(1, ge=0, description="Trn2 nodes at deploy time.")
+    max_size: int = Field(1, ge=1, description="Most Trn2 nodes.")
+    root_volume_gib: int = Field(
+        512, ge=200, le=16384,
+        description="Encrypted gp3 root volume per Trn2 node, for images and Neuron caches.",
+    )
+    logical_neuron_cores: Literal[1, 2] = Field(
+        2, description="Logical NeuronCore config (LNC): physical cores fused per logical core."
+    )
+
+
+class ModelCacheSettings(_Section):
+    storage_capacity_gib: int = Field(
+        1200, ge=1200, description="FSx for Lustre PERSISTENT_2 capacity: 1200 or a multiple of 2400."
+    )
+    throughput_mib_per_tib: Literal[125, 250, 500, 1000] = Field(
+        250, description="FSx for Lustre PERSISTENT_2 throughput per TiB of storage."
+    )
+    retain_bucket: bool = Field(
+        False, description="Keep the model bucket on `cdk destroy` (otherwise it is emptied and deleted)."
+    )
+    retain_file_system: bool = Field(
+        False, description="Keep the FSx for Lustre file system on `cdk destroy`."
+    )
+
+
+class ServingSettings(_Section):
+    namespace: str = Field(
+        "specdec", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Kubernetes namespace of the serving workloads and the benchmark.",
+    )
+    image: str = Field(
+        SAMPLE_IMAGE, pattern=r"^[^\s:]+(:[\w][\w.-]{0,127})(@sha256:[0-9a-f]{64})?$",
+        description="vLLM Neuron serving image, pinned by tag or digest.",
+    )
+    target_model: str = Field("Qwen/Qwen3-32B", description="Hugging Face id of the target model.")
+    draft_model: str = Field("Qwen/Qwen3-1.7B", description="Hugging Face id of the draft model.")
+    num_speculative_tokens: int = Field(
+        7, ge=SPECULATIVE_TOKENS_RANGE[0], le=SPECULATIVE_TOKENS_RANGE[1],
+        description="Tokens the draft proposes per target step (k).",
+    )
+    speculative_method: Literal["eagle", "draft_model"] = Field(
+        "eagle", description="`method` in vLLM's --speculative-config."
+    )
+    tensor_parallel_size: int = Field(
+        32, ge=1, description="Logical NeuronCores each server shards the target over."
+    )
+    max_model_len: int = Field(1024, ge=128, description="Longest sequence (prompt + output).")
+    draft_max_model_len: int = Field(
+        2048, ge=128, description="`max_model_len` in the speculative config."
+    )
+    max_num_seqs: int = Field(4, ge=1, description="Sequences batched per server.")
+    neuron_config_overrides: dict[str, Any] = Field(
+        default_factory=lambda: {"save_sharded_checkpoint": True},
+        description="--override-neuron-config for both servers.",
+    )
+    baseline_enabled: bool = Field(
+        True, description="Also run a server without speculation, for A/B comparison."
+    )
+    replicas: int = Field(1, ge=1, description="Pods per serving Deployment.")
+
+
+class Environment(_Section):
+    name: str = Field(description="Environment name; taken from the file name, not set in the file.")
+    account: str = Field(pattern=r"^\d{12}$", description="AWS account id (12 digits).")
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. us-east-2."
+    )
+    availability_zones: list[str] = Field(
+        min_length=2, description="Zones of the VPC (EKS needs two); in the region."
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every resource.")
+    network: NetworkSettings = Field(default_factory=NetworkSettings, description="The VPC.")
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="The EKS cluster.")
+    accelerators: AcceleratorSettings = Field(description="The Trn2 node group.")
+    model_cache: ModelCacheSettings = Field(
+        default_factory=ModelCacheSettings, description="The FSx for Lustre model cache."
+    )
+    serving: ServingSettings = Field(
+        default_factory=ServingSettings, description="The vLLM servers."
+    )
+
+    @property
+    def stack_name(self) -> str:
+        return f"specdec-{self.name}"
+
+    @property
+    def instance(self):
+        return INSTANCES[self.accelerators.instance_type]
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def _cross_field_errors(env: Environment) -> list[tuple[str, Any, str]]:
+    """(key path, value, what is allowed) for every rule that relates several fields."""
+    errors: list[tuple[str, Any, str]] = []
+    zone = re.compile(rf"^{re.escape(env.region)}[a-z]$")
+    for i, az in enumerate(env.availability_zones):
+        if not zone.match(az):
+            errors.append((f"availability_zones.{i}", az, f"a zone of {env.region}, like {env.region}a"))
+    if len(set(env.availability_zones)) != len(env.availability_zones):
+        errors.append(("availability_zones", env.availability_zones, "each zone once"))
+
+    net = env.network
+    try:
+        cidr = ipaddress.IPv4Network(net.vpc_cidr)
+        if not 16 <= cidr.prefixlen <= 20:
+            errors.append(("network.vpc_cidr", net.vpc_cidr, "a prefix length from /16 to /20"))
+    except ValueError:
+        errors.append(("network.vpc_cidr", net.vpc_cidr, "an IPv4 CIDR like 10.64.0.0/16"))
+    if net.nat_gateways > len(env.availability_zones):
+        errors.append(("network.nat_gateways", net.nat_gateways,
+                       f"at most one per zone ({len(env.availability_zones)})"))
+
+    cluster = env.cluster
+    for i, cidr_text in enumerate(cluster.public_access_cidrs):
+        try:
+            ipaddress.IPv4Network(cidr_text)
+        except ValueError:
+            errors.append((f"cluster.public_access_cidrs.{i}", cidr_text, "an IPv4 CIDR like 203.0.113.0/24"))
+    if cluster.endpoint_access != "private" and not cluster.public_access_cidrs:
+        errors.append(("cluster.public_access_cidrs", [],
+                       f"at least one CIDR when endpoint_access is {cluster.endpoint_access!r}"))
+    if cluster.endpoint_access == "private" and cluster.public_access_cidrs:
+        errors.append(("cluster.public_access_cidrs", cluster.public_access_cidrs,
+                       "no CIDRs when endpoint_access is 'private'"))
+    role_arn = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    for i, arn in enumerate(cluster.admin_role_arns):
+        if not role_arn.match(arn):
+            errors.append((f"cluster.admin_role_arns.{i}", arn, "an IAM role ARN"))
+    system = cluster.system_nodes
+    if not system.min_size <= system.desired_size <= system.max_size:
+        errors.append(("cluster.system_nodes.desired_size", system.desired_size,
+                       f"between min_size ({system.min_size}) and max_size ({system.max_size})"))
+
+    acc = env.accelerators
+    if acc.availability_zone not in env.availability_zones:
+        errors.append(("accelerators.availability_zone", acc.availability_zone,
+                       f"one of availability_zones {env.availability_zones}"))
+    if acc.capacity_type != "on_demand" and not acc.reservation_id:
+        errors.append(("accelerators.reservation_id", None,
+                       f"the reservation id (cr-...) when capacity_type is {acc.capacity_type!r}"))
+    if acc.capacity_type == "on_demand" and acc.reservation_id:
+        errors.append(("accelerators.reservation_id", acc.reservation_id,
+                       "no reservation when capacity_type is 'on_demand'"))
+    if not acc.min_size <= acc.desired_size <= acc.max_size:
+        errors.append(("accelerators.desired_size", acc.desired_size,
+                       f"between min_size ({acc.min_size}) and max_size ({acc.max_size})"))
+
+    cache = env.model_cache
+    if cache.storage_capacity_gib != 1200 and cache.storage_capacity_gib % 2400:
+        errors.append(("model_cache.storage_capacity_gib", cache.storage_capacity_gib,
+                       "1200 or a multiple of 2400 (FSx for Lustre PERSISTENT_2 SSD)"))
+
+    errors += _serving_errors(env)
+    return errors
+
+
+def _serving_errors(env: Environment) -> list[tuple[str, Any, str]]:
+    serving, instance = env.serving, env.instance
+    lnc = env.accelerators.logical_neuron_cores
+    errors: list[tuple[str, Any, str]] = []
+    for key in ("target_model", "draft_model"):
+        model_id = getattr(serving, key)
+        if model_id not in MODELS:
+            errors.append((f"serving.{key}", model_id, f"a catalog model: {', '.join(MODELS)}"))
+    target, draft = MODELS.get(serving.target_model), MODELS.get(serving.draft_model)
+    if target and draft and target.tokenizer_family != draft.tokenizer_family:
+        errors.append(("serving.draft_model", serving.draft_model,
+                       f"a draft with the target's tokenizer ({target.tokenizer_family}), "
+                       f"not {draft.tokenizer_family}"))
+    if target and draft and draft.parameters >= target.parameters:
+        errors.append(("serving.draft_model", serving.draft_model,
+                       f"a draft smaller than the target {serving.target_model}"))
+
+    tp, cores = serving.tensor_parallel_size, instance.logical_cores(lnc)
+    cores_per_chip = instance.logical_cores_per_chip(lnc)
+    if tp > cores or tp & (tp - 1):
+        errors.append(("serving.tensor_parallel_size", tp,
+                       f"a power of two up to the {cores} logical NeuronCores of "
+                       f"{instance.instance_type} at LNC={lnc}"))
+    elif tp % cores_per_chip:
+        errors.append(("serving.tensor_parallel_size", tp,
+                       f"a multiple of {cores_per_chip} (whole Trainium2 chips at LNC={lnc})"))
+    else:
+        pods_per_node = instance.chips // (tp // cores_per_chip)
+        deployments = 2 if serving.baseline_enabled else 1
+        pods = serving.replicas * deployments
+        capacity = pods_per_node * env.accelerators.max_size
+        if pods > capacity:
+            errors.append(("serving.replicas", serving.replicas,
+                           f"at most {capacity // deployments} per deployment: {pods} serving pods of "
+                           f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
+                           f"x {instance.instance_type}"))
+    return errors
+
+
+def _pydantic_problem(error: dict) -> tuple[str, Any, str]:
+    path = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return path, error["input"], "no such key (check the spelling; see the README's table)"
+    if error["type"] == "missing":
+        return path, None, "a value: this key is required"
+    return path, error.get("input"), error["msg"][0].lower() + error["msg"][1:]
+
+
+def parse_environment(name: str, data: Any, source: str) -> Environment:
+    """Validate already-loaded data; raise ConfigError with one line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the file must hold a JSON object, not {type(data).__name__}"])
+    if "name" in data:
+        raise ConfigError([f"{source}: name = {_show(data['name'])} is not allowed: "
+                           "the environment name is the file name"])
+    try:
+        env = Environment.model_validate({**data, "name": name})
+    except ValidationError as exc:
+        problems = [_pydantic_problem(e) for e in exc.errors()]
+    else:
+        problems = _cross_field_errors(env)
+    if problems:
+        raise ConfigError([f"{source}: {path} = {_show(value)} is not allowed: {allowed}"
+                           for path, value, allowed in problems])
+    return env
+
+
+def available_environments(directory: Path = ENVIRONMENTS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.json"))
+
+
+def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> Environment:
+    path = directory / f"{name}.json"
+    shown = f"environments/{name}.json" if directory == ENVIRONMENTS_DIR else str(path)
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", name):
+        raise ConfigError([f"-c env={name!r} is not allowed: lower-case letters, digits and '-', "
+                           "starting with a letter, at most 21 characters"])
+    if not path.is_file():
+        raise ConfigError([f"{shown}: no such environment file; available: "
+                           f"{', '.join(available_environments(directory))}"])
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"]) from None
+    return parse_environment(name, data, shown)

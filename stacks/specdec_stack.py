@@ -1,0 +1,43 @@
+"""SpecDecStack: composes the constructs for one environment; holds no resource logic itself."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment as AwsEnvironment, RemovalPolicy, Stack, Tags
+from constructs import Construct
+
+from cdk_constructs.cluster import Cluster
+from cdk_constructs.network import Network
+from specdec.config import Environment
+
+
+class SpecDecStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, environment: Environment) -> None:
+        super().__init__(
+            scope, id,
+            stack_name=environment.stack_name,
+            env=AwsEnvironment(account=environment.account, region=environment.region),
+            description=f"SpecDec ({environment.name}): speculative decoding with vLLM on EKS Trainium2",
+        )
+        self._zones = list(environment.availability_zones)
+        for key, value in environment.tags.items():
+            Tags.of(self).add(key, value)
+
+        # Logs, keys and the cluster hold nothing a redeploy cannot recreate: teardown removes them.
+        ephemeral = RemovalPolicy.DESTROY
+        network = Network(self, "Network", settings=environment.network,
+                          availability_zones=self._zones, removal_policy=ephemeral)
+        cluster = Cluster(self, "Cluster", settings=environment.cluster, vpc=network.vpc,
+                          cluster_name=environment.stack_name, removal_policy=ephemeral)
+
+        CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
+        CfnOutput(
+            self, "UpdateKubeconfigCommand",
+            description="Run this to point kubectl at the cluster",
+            value=f"aws eks update-kubeconfig --region {environment.region} "
+                  f"--name {environment.stack_name}",
+        )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        # Zones come from the environment file, so synth never looks them up in the account.
+        return self._zones
