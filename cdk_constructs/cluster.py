@@ -92,7 +92,8 @@ class Cluster(Construct):
                     '{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/'
                     'AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
                     "The kubectl provider pulls Helm charts from ECR Public (the Neuron chart lives there).")
-        acknowledge(eks_scope, "AwsSolutions-IAM5[Resource::<ClusterEksKubectlProviderHandler59BB3552.Arn>:*]",
+        acknowledge(eks_scope,
+                    "AwsSolutions-IAM5[Resource::<ClusterEksKubectlProviderHandler59BB3552.Arn>:*]",
                     "The custom-resource framework invokes any version of its own handler; scoped to "
                     "that one function.")
         acknowledge(eks_scope, "AwsSolutions-L1",

@@ -53,7 +53,9 @@ class Network(Construct):
                     traffic_type=ec2.FlowLogTrafficType.ALL,
                 )
             },
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
         )
         # Endpoints admit HTTPS from the VPC's own CIDR (a literal, so cdk-nag can read it).
         endpoint_sg = ec2.SecurityGroup(

@@ -37,9 +37,10 @@ def render_intrinsic(value: Any) -> str:
             separator, parts = arg
             return separator.join(render_intrinsic(p) for p in parts)
         if fn == "Ref":
-            return "${%s}" % arg
+            return f"${{{arg}}}"
         if fn == "Fn::GetAtt":
-            return "${%s}" % ".".join(arg if isinstance(arg, list) else [arg])
+            path = ".".join(arg if isinstance(arg, list) else [arg])
+            return f"${{{path}}}"
         if fn == "Fn::Select":
             return "${Select}"
     return "${Token}"

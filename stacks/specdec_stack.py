@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Environment as AwsEnvironment, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import Environment as AwsEnvironment
 from constructs import Construct
 
 from cdk_constructs.cluster import Cluster
