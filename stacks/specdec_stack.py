@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cdk8s
 from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import Environment as AwsEnvironment
 from constructs import Construct
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.network import Network
+from k8s.namespace import NamespaceChart
 from specdec.config import Environment
 
 
@@ -29,6 +31,11 @@ class SpecDecStack(Stack):
                           availability_zones=self._zones, removal_policy=ephemeral)
         cluster = Cluster(self, "Cluster", settings=environment.cluster, vpc=network.vpc,
                           cluster_name=environment.stack_name, removal_policy=ephemeral)
+        # cdk8s charts render into this app; the cluster applies each one as a manifest.
+        charts = cdk8s.App()
+        namespace = cluster.cluster.add_cdk8s_chart(
+            "ServingNamespace", NamespaceChart(charts, "namespace", namespace=environment.serving.namespace)
+        )
 
         CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
         CfnOutput(
