@@ -19,3 +19,12 @@ COMPLETE_MARKER = ".specdec-complete"  # written in a model folder once every fi
 
 # OpenAI-compatible HTTP port of the vLLM servers (vLLM's default).
 SERVING_PORT = 8000
+
+# The Neuron scheduler extension's scheduler (neuron-helm-chart `scheduler.enabled`); pods that
+# take several Neuron devices name it so they get topology-adjacent devices.
+NEURON_SCHEDULER_NAME = "my-scheduler"
+
+# Pod labels the serving NetworkPolicy admits traffic from.
+COMPONENT_LABEL = "app.kubernetes.io/component"
+BENCHMARK_COMPONENT = "benchmark"
+GATEWAY_COMPONENT = "gateway"
