@@ -1,64 +1,75 @@
 """Versioned catalog of the model architectures SpecDec knows how to plan for.
 
-Numbers come from each model's `config.json` on its Hugging Face model card (the source is
-recorded per entry). The planner sizes weights and KV cache from these; the schema uses the
-tokenizer family to refuse a draft that cannot speculate for its target.
+Every number is a field of the model's `config.json` on its Hugging Face model card (the
+`source` of each entry). Parameter counts are computed from those fields rather than copied,
+and the tests check them against the totals the model cards state (Qwen3-32B: 32.8B, of which
+31.2B non-embedding; Llama-3.3-70B: 70.6B), which cross-checks every shape at once.
+Checked 2026-11 against the model cards and copies of their config.json.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-CATALOG_VERSION = "2026.11.1"
+CATALOG_VERSION = "2026.11.2"
+BF16_BYTES = 2
 
 
 @dataclass(frozen=True)
 class ModelArchitecture:
     model_id: str
-    parameters: int
-    layers: int
+    layers: int  # num_hidden_layers
     hidden_size: int
-    attention_heads: int
-    kv_heads: int
+    intermediate_size: int
+    attention_heads: int  # num_attention_heads
+    kv_heads: int  # num_key_value_heads
     head_dim: int
     vocab_size: int
+    tie_word_embeddings: bool
+    qk_norm: bool  # Qwen3 normalises q and k per head (q_norm/k_norm weights of head_dim each)
     tokenizer_family: str
+    card_parameters_billion: float  # the total the model card states, for cross-checking
     source: str
 
     @property
+    def parameters(self) -> int:
+        """Weights of a SwiGLU decoder with grouped-query attention and RMSNorm, no biases."""
+        return self.parameters_sharded(self.attention_heads, self.kv_heads)
+
+    def parameters_sharded(self, attention_heads: int, kv_heads: int) -> int:
+        """Weights when attention heads are padded and K/V heads replicated for tensor parallelism."""
+        h, d = self.hidden_size, self.head_dim
+        attention = h * attention_heads * d * 2 + h * kv_heads * d * 2  # q and o, k and v
+        mlp = 3 * h * self.intermediate_size  # gate, up, down
+        norms = 2 * h + (2 * d if self.qk_norm else 0)
+        embeddings = self.vocab_size * h * (1 if self.tie_word_embeddings else 2)
+        return embeddings + self.layers * (attention + mlp + norms) + h  # + final norm
+
+    @property
     def kv_bytes_per_token(self) -> int:
-        """Key and value vectors of every layer for one token, at 2 bytes (bf16) per value."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * 2
+        """Key and value vectors of every layer for one token in bf16, as the model defines them."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * BF16_BYTES
 
 
-def _qwen3(size: str, parameters: float, layers: int, hidden: int, heads: int) -> ModelArchitecture:
+def _qwen3(size: str, card_billion: float, *, layers: int, hidden: int, intermediate: int,
+           heads: int, tied: bool) -> ModelArchitecture:
     model_id = f"Qwen/Qwen3-{size}"
     return ModelArchitecture(
-        model_id=model_id,
-        parameters=int(parameters * 1e9),
-        layers=layers,
-        hidden_size=hidden,
-        attention_heads=heads,
-        kv_heads=8,
-        head_dim=128,
-        vocab_size=151936,
-        tokenizer_family="qwen3",
+        model_id=model_id, layers=layers, hidden_size=hidden, intermediate_size=intermediate,
+        attention_heads=heads, kv_heads=8, head_dim=128, vocab_size=151936,
+        tie_word_embeddings=tied, qk_norm=True, tokenizer_family="qwen3",
+        card_parameters_billion=card_billion,
         source=f"https://huggingface.co/{model_id}/blob/main/config.json",
     )
 
 
-def _llama3(model_id: str, parameters: float, layers: int, hidden: int, heads: int,
-            head_dim: int) -> ModelArchitecture:
+def _llama3(model_id: str, card_billion: float, *, layers: int, hidden: int, intermediate: int,
+            heads: int, head_dim: int, tied: bool) -> ModelArchitecture:
     return ModelArchitecture(
-        model_id=model_id,
-        parameters=int(parameters * 1e9),
-        layers=layers,
-        hidden_size=hidden,
-        attention_heads=heads,
-        kv_heads=8,
-        head_dim=head_dim,
-        vocab_size=128256,
-        tokenizer_family="llama3",
+        model_id=model_id, layers=layers, hidden_size=hidden, intermediate_size=intermediate,
+        attention_heads=heads, kv_heads=8, head_dim=head_dim, vocab_size=128256,
+        tie_word_embeddings=tied, qk_norm=False, tokenizer_family="llama3",
+        card_parameters_billion=card_billion,
         source=f"https://huggingface.co/{model_id}/blob/main/config.json",
     )
 
@@ -66,19 +77,19 @@ def _llama3(model_id: str, parameters: float, layers: int, hidden: int, heads: i
 MODELS: dict[str, ModelArchitecture] = {
     m.model_id: m
     for m in (
-        _qwen3("0.6B", 0.6, layers=28, hidden=1024, heads=16),
-        _qwen3("1.7B", 1.7, layers=28, hidden=2048, heads=16),
-        _qwen3("4B", 4.0, layers=36, hidden=2560, heads=32),
-        _qwen3("8B", 8.2, layers=36, hidden=4096, heads=32),
-        _qwen3("14B", 14.8, layers=40, hidden=5120, heads=40),
-        _qwen3("32B", 32.8, layers=64, hidden=5120, heads=64),
-        _llama3("meta-llama/Llama-3.2-1B-Instruct", 1.24, layers=16, hidden=2048, heads=32,
-                head_dim=64),
-        _llama3("meta-llama/Llama-3.2-3B-Instruct", 3.21, layers=28, hidden=3072, heads=24,
-                head_dim=128),
-        _llama3("meta-llama/Llama-3.1-8B-Instruct", 8.03, layers=32, hidden=4096, heads=32,
-                head_dim=128),
-        _llama3("meta-llama/Llama-3.3-70B-Instruct", 70.6, layers=80, hidden=8192, heads=64,
-                head_dim=128),
+        _qwen3("0.6B", 0.6, layers=28, hidden=1024, intermediate=3072, heads=16, tied=True),
+        _qwen3("1.7B", 1.7, layers=28, hidden=2048, intermediate=6144, heads=16, tied=True),
+        _qwen3("4B", 4.0, layers=36, hidden=2560, intermediate=9728, heads=32, tied=True),
+        _qwen3("8B", 8.2, layers=36, hidden=4096, intermediate=12288, heads=32, tied=False),
+        _qwen3("14B", 14.8, layers=40, hidden=5120, intermediate=17408, heads=40, tied=False),
+        _qwen3("32B", 32.8, layers=64, hidden=5120, intermediate=25600, heads=64, tied=False),
+        _llama3("meta-llama/Llama-3.2-1B-Instruct", 1.24, layers=16, hidden=2048, intermediate=8192,
+                heads=32, head_dim=64, tied=True),
+        _llama3("meta-llama/Llama-3.2-3B-Instruct", 3.21, layers=28, hidden=3072, intermediate=8192,
+                heads=24, head_dim=128, tied=True),
+        _llama3("meta-llama/Llama-3.1-8B-Instruct", 8.03, layers=32, hidden=4096, intermediate=14336,
+                heads=32, head_dim=128, tied=False),
+        _llama3("meta-llama/Llama-3.3-70B-Instruct", 70.6, layers=80, hidden=8192, intermediate=28672,
+                heads=64, head_dim=128, tied=False),
     )
 }

@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine:
+#   make synth   installs what it needs, synthesizes ENV (default dev) offline and summarizes it
+#   make test    installs what it needs and runs every gate and test
+ENV ?= dev
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: setup synth test lint bench clean
+
+setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.venv-checkov/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+synth: $(VENV)/.installed node_modules/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth SpecDecStack --quiet -c env=$(ENV)
+	$(BIN)/python -m specdec summary cdk.out
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+test: setup lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/synth_speed.py
+
+clean:
+	rm -rf cdk.out dist .pytest_cache .ruff_cache

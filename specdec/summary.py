@@ -1,0 +1,101 @@
+"""`python -m specdec summary`: what a synth produced, in words a person reads in ten seconds.
+
+Reads the cloud assembly (cdk.out) only, so it describes exactly what `cdk deploy` would send,
+and writes every Kubernetes object the stack applies to `<cdk.out>/manifests/` as YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from specdec.manifests import helm_releases, kubernetes_objects
+
+
+def _stack_artifact(outdir: Path) -> dict:
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    if len(stacks) != 1:
+        raise SystemExit(f"{outdir}: expected one stack in the cloud assembly, found {len(stacks)}")
+    return stacks[0]
+
+
+def _nodegroups(resources: dict) -> list[str]:
+    lines = []
+    for resource in resources.values():
+        if resource["Type"] != "AWS::EKS::Nodegroup":
+            continue
+        props = resource["Properties"]
+        types = props.get("InstanceTypes") or _launch_template_instance_type(resources, props)
+        scaling = props.get("ScalingConfig", {})
+        name = props.get("NodegroupName", "(generated name)")
+        lines.append(
+            f"{name}: {', '.join(types)} x{scaling.get('DesiredSize', '?')} "
+            f"(min {scaling.get('MinSize', '?')}, max {scaling.get('MaxSize', '?')}), "
+            f"{props.get('AmiType', '?')}, {props.get('CapacityType', 'ON_DEMAND')}"
+        )
+    return lines
+
+
+def _launch_template_instance_type(resources: dict, nodegroup: dict) -> list[str]:
+    ref = nodegroup.get("LaunchTemplate", {}).get("Id", {})
+    logical_id = ref.get("Ref") if isinstance(ref, dict) else None
+    data = resources.get(logical_id, {}).get("Properties", {}).get("LaunchTemplateData", {})
+    return [data["InstanceType"]] if "InstanceType" in data else ["(unset)"]
+
+
+def _nag_result(outdir: Path) -> str:
+    report_path = outdir / "validation-report.json"
+    if not report_path.exists():
+        return "no validation report (synth without cdk-nag?)"
+    for plugin in json.loads(report_path.read_text()).get("pluginReports", []):
+        if plugin["pluginName"] == "AwsSolutions":
+            return (f"AwsSolutions {plugin['conclusion']}: {len(plugin['violations'])} open findings, "
+                    f"{len(plugin.get('suppressedViolations', []))} acknowledged with a reason")
+    return "AwsSolutions did not run"
+
+
+def write_manifests(objects: list[dict], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.yaml"):
+        old.unlink()
+    paths = []
+    for i, obj in enumerate(objects, start=1):
+        meta = obj.get("metadata", {})
+        name = "-".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+        path = directory / f"{i:02d}-{obj['kind'].lower()}-{name}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def summarize(outdir: Path) -> str:
+    artifact = _stack_artifact(outdir)
+    template_path = outdir / artifact["properties"]["templateFile"]
+    template = json.loads(template_path.read_text())
+    resources = template["Resources"]
+    objects = kubernetes_objects(template)
+    manifests_dir = outdir / "manifests"
+    write_manifests(objects, manifests_dir)
+
+    account_region = artifact["environment"].removeprefix("aws://")
+    by_type = Counter(r["Type"] for r in resources.values())
+    kinds = Counter(o["kind"] for o in objects)
+    stack_name = artifact["properties"].get("stackName", artifact["displayName"])
+    lines = [
+        f"stack        {stack_name} (select it as {artifact['displayName']}) in {account_region}",
+        f"template     {template_path} ({len(resources)} resources)",
+        textwrap.fill(", ".join(f"{t.removeprefix('AWS::')} {n}" for t, n in sorted(by_type.items())),
+                      width=100, initial_indent="resources    ", subsequent_indent=" " * 13),
+        *(f"node group   {line}" for line in _nodegroups(resources)),
+        "kubernetes   " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"),
+        *(f"helm         {h.release or h.chart} {h.version} from {h.repository} into {h.namespace}"
+          for h in helm_releases(template)),
+        f"cdk-nag      {_nag_result(outdir)}",
+        f"manifests    {manifests_dir}/ ({len(objects)} files)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""Offline gates on everything the app synthesizes, for every shipped environment.
+
+cfn-lint (no errors; warnings only where .cfnlintrc.yaml ignores a rule with its reason),
+cdk-nag AwsSolutions (no open finding; every acknowledgment has a reason) and strict
+Kubernetes schema validation for the cluster's own Kubernetes version.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from specdec.config import load_environment
+from tests.conftest import SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_cfn_lint_finds_nothing(shipped, name):
+    result = subprocess.run(
+        [Path(sys.executable).parent / "cfn-lint", "--config-file", ".cfnlintrc.yaml", "--",
+         str(shipped[name].template_path)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_cdk_nag_has_no_open_finding_and_every_acknowledgment_has_a_reason(shipped, name):
+    report = json.loads((shipped[name].outdir / "validation-report.json").read_text())
+    nag = next(p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions")
+    assert nag["conclusion"] == "success"
+    assert nag["violations"] == []
+    for acknowledged in nag.get("suppressedViolations", []):
+        assert len(acknowledged["reason"]) >= 20, acknowledged["ruleName"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_kubernetes_object_validates_strictly_for_the_cluster_version(shipped, name):
+    version = load_environment(name).cluster.kubernetes_version + ".0"
+    objects = shipped[name].objects
+    assert objects, "the stack applies no Kubernetes objects"
+    for obj in objects:
+        label = f"{obj['kind']}/{obj['metadata'].get('name')}"
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{name}: {label}: {error.message} at {list(error.path)}")
