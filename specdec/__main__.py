@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from specdec.catalog import MODELS
 from specdec.config import ConfigError, load_environment
+from specdec.planner import plan
+from specdec.reference import environment_table, update_readme
 from specdec.summary import summarize
 
 
@@ -21,6 +24,42 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_table(args: argparse.Namespace) -> int:
+    if args.write:
+        args.write.write_text(update_readme(args.write.read_text()))
+        print(f"updated the environment-key table in {args.write}")
+    else:
+        print(environment_table())
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    environment = load_environment(args.env)  # refuses a configuration that does not fit
+    serving = environment.serving
+    print(f"environments/{args.env}.json: {serving.target_model} verified by {serving.draft_model}, "
+          f"{serving.max_num_seqs} x {serving.max_model_len} tokens, k={serving.num_speculative_tokens}")
+    print(plan(serving, environment.instance, environment.accelerators.logical_neuron_cores,
+               MODELS[serving.target_model], MODELS[serving.draft_model]).table())
+    return 0
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    import cdk8s  # starts a jsii runtime: only for the commands that synthesize
+
+    from k8s.namespace import NamespaceChart
+    from k8s.serving import ServingChart
+
+    environment = load_environment(args.env)
+    app = cdk8s.App(outdir=args.outdir, yaml_output_type=cdk8s.YamlOutputType.FILE_PER_CHART)
+    NamespaceChart(app, "namespace", namespace=environment.serving.namespace)
+    ServingChart(app, "serving", settings=environment.serving, instance=environment.instance,
+                 logical_neuron_cores=environment.accelerators.logical_neuron_cores)
+    app.synth()
+    for path in sorted(Path(args.outdir).glob("*.yaml")):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m specdec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -30,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("summary", help="describe a synthesized cloud assembly")
     summary.add_argument("outdir", nargs="?", default="cdk.out", help="cloud assembly (default: cdk.out)")
     summary.set_defaults(run=_summary)
+    table = commands.add_parser("env-table", help="print the README's table of environment keys")
+    table.add_argument("--write", type=Path, metavar="README", help="replace the table in this file")
+    table.set_defaults(run=_env_table)
+    plan_command = commands.add_parser("plan", help="print the HBM plan of the vLLM servers")
+    plan_command.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
+    plan_command.set_defaults(run=_plan)
+    manifests = commands.add_parser(
+        "manifests", help="write the Kubernetes manifests as plain YAML, one file per chart (GitOps)")
+    manifests.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
+    manifests.add_argument("-o", "--outdir", default="dist/manifests",
+                           help="output folder (default: dist/manifests)")
+    manifests.set_defaults(run=_manifests)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
