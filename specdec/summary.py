@@ -48,15 +48,15 @@ def _launch_template_instance_type(resources: dict, nodegroup: dict) -> list[str
     return [data["InstanceType"]] if "InstanceType" in data else ["(unset)"]
 
 
-def _nag_result(outdir: Path) -> str:
+def _validation_results(outdir: Path) -> list[str]:
     report_path = outdir / "validation-report.json"
     if not report_path.exists():
-        return "no validation report (synth without cdk-nag?)"
-    for plugin in json.loads(report_path.read_text()).get("pluginReports", []):
-        if plugin["pluginName"] == "AwsSolutions":
-            return (f"AwsSolutions {plugin['conclusion']}: {len(plugin['violations'])} open findings, "
-                    f"{len(plugin.get('suppressedViolations', []))} acknowledged with a reason")
-    return "AwsSolutions did not run"
+        return ["no validation report: synthesized without the validation plugins"]
+    return [
+        f"{plugin['pluginName']} {plugin['conclusion']}: {len(plugin['violations'])} open findings, "
+        f"{len(plugin.get('suppressedViolations', []))} acknowledged with a reason"
+        for plugin in json.loads(report_path.read_text()).get("pluginReports", [])
+    ]
 
 
 def write_manifests(objects: list[dict], directory: Path) -> list[Path]:
@@ -95,7 +95,7 @@ def summarize(outdir: Path) -> str:
         "kubernetes   " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"),
         *(f"helm         {h.release or h.chart} {h.version} from {h.repository} into {h.namespace}"
           for h in helm_releases(template)),
-        f"cdk-nag      {_nag_result(outdir)}",
+        *(f"validation   {line}" for line in _validation_results(outdir)),
         f"manifests    {manifests_dir}/ ({len(objects)} files)",
     ]
     return "\n".join(lines)
