@@ -1,0 +1,24 @@
+"""`make synth` ends with a summary a person can read, and the manifests written beside it."""
+
+import yaml
+
+from specdec.summary import summarize
+
+
+def test_summary_names_stack_region_node_groups_validation_and_where_files_are(shipped):
+    dev = shipped["dev"]
+    text = summarize(dev.outdir)
+    assert "specdec-dev (select it as SpecDecStack) in 123456789012/us-east-2" in text
+    assert str(dev.template_path) in text
+    nodegroups = [line for line in text.splitlines() if line.startswith("node group")]
+    assert len(nodegroups) == len(dev.resources("AWS::EKS::Nodegroup"))
+    assert any("trn2.48xlarge" in line for line in nodegroups)
+    assert "AwsSolutions success: 0 open findings" in text
+    assert f"manifests    {dev.outdir / 'manifests'}/ ({len(dev.objects)} files)" in text
+
+
+def test_summary_writes_every_applied_kubernetes_object_as_yaml(shipped):
+    dev = shipped["dev"]
+    summarize(dev.outdir)
+    written = sorted((dev.outdir / "manifests").glob("*.yaml"))
+    assert [yaml.safe_load(p.read_text()) for p in written] == dev.objects
