@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from specdec.catalog import MODELS
 from specdec.instances import INSTANCES
+from specdec.planner import plan_errors
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 
@@ -26,10 +27,20 @@ ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 # the EKS Neuron AMIs all support; the newest is the default.
 KUBERNETES_VERSIONS = ("1.35", "1.36")
 # CloudWatch Logs accepts only these retention periods (days).
+# EKS add-on build strings, e.g. v1.20.0-eksbuild.1.
+ADDON_VERSION = r"^v\d+\.\d+\.\d+-eksbuild\.\d+$"
 LOG_RETENTION_DAYS = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096]
-# Smallest and largest num_speculative_tokens the default image was run with by AWS
-# (the sample's manifests use 7 and 15); the blog calls 5-10 typical.
+# num_speculative_tokens (k): at least 1 draft token per step; at most 15, the largest k AWS ran
+# the default image with (the sample's committed manifest; its README and the blog use 7 and call
+# 5-10 typical). Each extra token is wasted draft and verify work once acceptance drops, and the
+# expected tokens per step, (1 - a^(k+1)) / (1 - a), flattens quickly (Leviathan et al. 2023).
 SPECULATIVE_TOKENS_RANGE = (1, 15)
+# Characters Secrets Manager allows in a secret name (an ARN, with its ':', is not a name).
+SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
+# Node capacity kept out of the servers' reach: kubelet and system reserves plus the daemonsets
+# (VPC CNI, kube-proxy, Neuron device plugin and monitor, CSI node plugins, CloudWatch agent).
+NODE_SYSTEM_VCPUS = 8
+NODE_SYSTEM_MEMORY_GIB = 64
 SAMPLE_IMAGE = (
     "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04"
 )
@@ -48,7 +59,10 @@ class _Section(BaseModel):
 
 
 class NetworkSettings(_Section):
-    vpc_cidr: str = Field("10.64.0.0/16", description="IPv4 CIDR of the VPC (/16 to /20).")
+    vpc_cidr: str = Field(
+        "10.64.0.0/16",
+        description="IPv4 CIDR of the VPC; each zone takes a /20 for nodes and a /24 public subnet.",
+    )
     nat_gateways: int = Field(
         1, ge=1, description="NAT gateways: 1 is cheaper, one per zone survives a zone outage."
     )
@@ -67,12 +81,31 @@ class SystemNodeSettings(_Section):
     max_size: int = Field(3, ge=1, description="Most CPU system nodes.")
 
 
+class AddonVersions(_Section):
+    """EKS add-on versions; none means EKS's default build for the cluster's Kubernetes version.
+
+    List the builds for a version with `aws eks describe-addon-versions --kubernetes-version 1.36
+    --addon-name vpc-cni --query 'addons[].addonVersions[].addonVersion'`.
+    """
+
+    vpc_cni: str | None = Field(
+        None, pattern=ADDON_VERSION, description="vpc-cni build, e.g. v1.20.0-eksbuild.1."
+    )
+    kube_proxy: str | None = Field(None, pattern=ADDON_VERSION, description="kube-proxy build.")
+    coredns: str | None = Field(None, pattern=ADDON_VERSION, description="coredns build.")
+    pod_identity_agent: str | None = Field(
+        None, pattern=ADDON_VERSION, description="eks-pod-identity-agent build."
+    )
+
+
 class ClusterSettings(_Section):
     kubernetes_version: Literal[KUBERNETES_VERSIONS] = Field(  # type: ignore[valid-type]
         KUBERNETES_VERSIONS[-1], description="EKS Kubernetes minor version."
     )
-    endpoint_access: Literal["public", "private", "public_and_private"] = Field(
-        "private", description="Who reaches the Kubernetes API: the VPC only, or also the CIDRs below."
+    endpoint_access: Literal["private", "public_and_private"] = Field(
+        "private",
+        description="Who reaches the Kubernetes API: the VPC only, or also the CIDRs below. (A public-only "
+        "endpoint cannot be limited to CIDRs in aws_eks_v2, so it is not offered.)",
     )
     public_access_cidrs: list[str] = Field(
         default_factory=list,
@@ -84,6 +117,9 @@ class ClusterSettings(_Section):
     )
     system_nodes: SystemNodeSettings = Field(
         default_factory=SystemNodeSettings, description="The CPU system node group."
+    )
+    addon_versions: AddonVersions = Field(
+        default_factory=AddonVersions, description="Versions of the EKS add-ons SpecDec installs."
     )
 
 
@@ -113,6 +149,11 @@ class AcceleratorSettings(_Section):
     logical_neuron_cores: Literal[1, 2] = Field(
         2, description="Logical NeuronCore config (LNC): physical cores fused per logical core."
     )
+    neuron_monitor: bool = Field(
+        True,
+        description="Run the neuron-monitor DaemonSet (Prometheus metrics on port 8000) on Trn2 nodes; "
+        "turn off if another agent (e.g. CloudWatch Container Insights) already runs one.",
+    )
 
 
 class ModelCacheSettings(_Section):
@@ -126,11 +167,21 @@ class ModelCacheSettings(_Section):
         False, description="Keep the model bucket on `cdk destroy` (otherwise it is emptied and deleted)."
     )
     retain_file_system: bool = Field(
-        False, description="Keep the FSx for Lustre file system on `cdk destroy`."
+        False,
+        description="Keep the FSx for Lustre file system (and its key and security group) on `cdk "
+        "destroy`; its network interfaces then keep the VPC, so the destroy stops at the network "
+        "until you delete the file system (docs/model-cache.md).",
+    )
+    hf_token_secret_name: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="Secrets Manager secret (name, plain-text value) holding a Hugging Face token for "
+        "gated models; Qwen3 models are public, so none is needed by default.",
     )
 
 
 class ServingSettings(_Section):
+    """The vLLM servers; defaults reproduce the published recipe (docs/serving.md)."""
+
     namespace: str = Field(
         "specdec", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         description="Kubernetes namespace of the serving workloads and the benchmark.",
@@ -146,24 +197,45 @@ class ServingSettings(_Section):
         description="Tokens the draft proposes per target step (k).",
     )
     speculative_method: Literal["eagle", "draft_model"] = Field(
-        "eagle", description="`method` in vLLM's --speculative-config."
+        "eagle",
+        description="`method` in vLLM's --speculative-config (the recipe's value). The NxDI back end "
+        "does not read it: a plain draft runs as a draft model unless the neuron config enables EAGLE.",
     )
     tensor_parallel_size: int = Field(
-        32, ge=1, description="Logical NeuronCores each server shards the target over."
+        32, ge=1, description="Logical NeuronCores each server shards the target (and draft) over."
     )
     max_model_len: int = Field(1024, ge=128, description="Longest sequence (prompt + output).")
-    draft_max_model_len: int = Field(
-        2048, ge=128, description="`max_model_len` in the speculative config."
+    draft_max_model_len: int | None = Field(
+        None, ge=128,
+        description="`max_model_len` in the speculative config; default max_model_len (vLLM refuses "
+        "a larger one).",
     )
     max_num_seqs: int = Field(4, ge=1, description="Sequences batched per server.")
     neuron_config_overrides: dict[str, Any] = Field(
         default_factory=lambda: {"save_sharded_checkpoint": True},
-        description="--override-neuron-config for both servers.",
+        description="--override-neuron-config for both servers (the speculative one also gets "
+        "enable_fused_speculation).",
     )
     baseline_enabled: bool = Field(
         True, description="Also run a server without speculation, for A/B comparison."
     )
     replicas: int = Field(1, ge=1, description="Pods per serving Deployment.")
+    cpu: int = Field(
+        90, ge=1, description="vCPUs each server requests (the sample's 90: half a trn2.48xlarge)."
+    )
+    memory_gib: int = Field(
+        512, ge=16,
+        description="Memory each server requests and is limited to, /dev/shm included (loading and "
+        "compiling a 32B model takes hundreds of GiB of host memory).",
+    )
+    shm_size_gib: int = Field(
+        64, ge=1, description="Size of the memory-backed /dev/shm of each server."
+    )
+    metrics_namespace: str = Field(
+        "amazon-cloudwatch", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Namespace of the metrics scraper allowed to reach the servers (the CloudWatch "
+        "agent of the amazon-cloudwatch-observability add-on runs in amazon-cloudwatch).",
+    )
 
 
 class Environment(_Section):
@@ -212,10 +284,17 @@ def _cross_field_errors(env: Environment) -> list[tuple[str, Any, str]]:
     net = env.network
     try:
         cidr = ipaddress.IPv4Network(net.vpc_cidr)
-        if not 16 <= cidr.prefixlen <= 20:
-            errors.append(("network.vpc_cidr", net.vpc_cidr, "a prefix length from /16 to /20"))
     except ValueError:
         errors.append(("network.vpc_cidr", net.vpc_cidr, "an IPv4 CIDR like 10.64.0.0/16"))
+    else:
+        # Each zone gets a /20 private (node) subnet and a /24 public one (cdk_constructs/network.py).
+        needed = len(env.availability_zones) * (2**12 + 2**8)
+        if cidr.prefixlen < 16:
+            errors.append(("network.vpc_cidr", net.vpc_cidr, "a prefix of /16 or longer (the VPC maximum)"))
+        elif cidr.num_addresses < needed:
+            errors.append(("network.vpc_cidr", net.vpc_cidr,
+                           f"a CIDR with room for {len(env.availability_zones)} zones x (/20 nodes + "
+                           f"/24 public) = {needed} addresses, like 10.64.0.0/16"))
     if net.nat_gateways > len(env.availability_zones):
         errors.append(("network.nat_gateways", net.nat_gateways,
                        f"at most one per zone ({len(env.availability_zones)})"))
@@ -259,6 +338,10 @@ def _cross_field_errors(env: Environment) -> list[tuple[str, Any, str]]:
     if cache.storage_capacity_gib != 1200 and cache.storage_capacity_gib % 2400:
         errors.append(("model_cache.storage_capacity_gib", cache.storage_capacity_gib,
                        "1200 or a multiple of 2400 (FSx for Lustre PERSISTENT_2 SSD)"))
+    secret = cache.hf_token_secret_name
+    if secret is not None and not SECRET_NAME.match(secret):
+        errors.append(("model_cache.hf_token_secret_name", secret,
+                       "a Secrets Manager secret name (letters, digits and /_+=.@-), not an ARN"))
 
     errors += _serving_errors(env)
     return errors
@@ -273,13 +356,24 @@ def _serving_errors(env: Environment) -> list[tuple[str, Any, str]]:
         if model_id not in MODELS:
             errors.append((f"serving.{key}", model_id, f"a catalog model: {', '.join(MODELS)}"))
     target, draft = MODELS.get(serving.target_model), MODELS.get(serving.draft_model)
+    models_agree = bool(target and draft)
     if target and draft and target.tokenizer_family != draft.tokenizer_family:
+        models_agree = False
         errors.append(("serving.draft_model", serving.draft_model,
                        f"a draft with the target's tokenizer ({target.tokenizer_family}), "
                        f"not {draft.tokenizer_family}"))
     if target and draft and draft.parameters >= target.parameters:
+        models_agree = False
         errors.append(("serving.draft_model", serving.draft_model,
                        f"a draft smaller than the target {serving.target_model}"))
+    if serving.draft_max_model_len and serving.draft_max_model_len > serving.max_model_len:
+        # vLLM's SpeculativeConfig raises "speculative_max_model_len=... cannot be larger than
+        # target_max_model_len=..." at startup.
+        errors.append(("serving.draft_max_model_len", serving.draft_max_model_len,
+                       f"at most max_model_len ({serving.max_model_len}); vLLM refuses a larger one"))
+    if serving.shm_size_gib >= serving.memory_gib:
+        errors.append(("serving.shm_size_gib", serving.shm_size_gib,
+                       f"less than memory_gib ({serving.memory_gib}): /dev/shm counts against it"))
 
     tp, cores = serving.tensor_parallel_size, instance.logical_cores(lnc)
     cores_per_chip = instance.logical_cores_per_chip(lnc)
@@ -287,19 +381,35 @@ def _serving_errors(env: Environment) -> list[tuple[str, Any, str]]:
         errors.append(("serving.tensor_parallel_size", tp,
                        f"a power of two up to the {cores} logical NeuronCores of "
                        f"{instance.instance_type} at LNC={lnc}"))
-    elif tp % cores_per_chip:
+        return errors
+    if tp % cores_per_chip:
         errors.append(("serving.tensor_parallel_size", tp,
                        f"a multiple of {cores_per_chip} (whole Trainium2 chips at LNC={lnc})"))
-    else:
-        pods_per_node = instance.chips // (tp // cores_per_chip)
-        deployments = 2 if serving.baseline_enabled else 1
-        pods = serving.replicas * deployments
-        capacity = pods_per_node * env.accelerators.max_size
-        if pods > capacity:
-            errors.append(("serving.replicas", serving.replicas,
-                           f"at most {capacity // deployments} per deployment: {pods} serving pods of "
-                           f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
-                           f"x {instance.instance_type}"))
+        return errors
+
+    pods_per_node = instance.chips // (tp // cores_per_chip)
+    deployments = 2 if serving.baseline_enabled else 1
+    pods = serving.replicas * deployments
+    capacity = pods_per_node * env.accelerators.max_size
+    if pods > capacity:
+        errors.append(("serving.replicas", serving.replicas,
+                       f"at most {capacity // deployments} per deployment: {pods} serving pods of "
+                       f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
+                       f"x {instance.instance_type}"))
+    # A node full of servers must still hold kubelet, system reserve and the daemonsets.
+    sharing = min(pods, pods_per_node)
+    if serving.cpu * sharing > instance.vcpus - NODE_SYSTEM_VCPUS:
+        errors.append(("serving.cpu", serving.cpu,
+                       f"at most {(instance.vcpus - NODE_SYSTEM_VCPUS) // sharing}: {sharing} servers share "
+                       f"a {instance.instance_type} ({instance.vcpus} vCPUs, {NODE_SYSTEM_VCPUS} kept "
+                       "for the system)"))
+    if serving.memory_gib * sharing > instance.memory_gib - NODE_SYSTEM_MEMORY_GIB:
+        errors.append(("serving.memory_gib", serving.memory_gib,
+                       f"at most {(instance.memory_gib - NODE_SYSTEM_MEMORY_GIB) // sharing}: {sharing} "
+                       f"servers share a {instance.instance_type} ({instance.memory_gib} GiB, "
+                       f"{NODE_SYSTEM_MEMORY_GIB} kept for the system)"))
+    if models_agree:
+        errors += plan_errors(serving, instance, lnc, target, draft)
     return errors
 
 

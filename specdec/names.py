@@ -16,6 +16,9 @@ MODEL_CACHE_MOUNT = "/model-cache"
 MODELS_DIR = f"{MODEL_CACHE_MOUNT}/models"  # one folder per Hugging Face id, e.g. models/Qwen/Qwen3-32B
 COMPILE_CACHE_DIR = f"{MODEL_CACHE_MOUNT}/neuron-compile-cache"
 COMPLETE_MARKER = ".specdec-complete"  # written in a model folder once every file is verified
+# The prefetch Job's service account; EKS Pod Identity maps it to a role that may read the
+# Hugging Face token secret.
+MODEL_PREFETCH_SERVICE_ACCOUNT = "model-prefetch"
 
 # OpenAI-compatible HTTP port of the vLLM servers (vLLM's default).
 SERVING_PORT = 8000
@@ -28,3 +31,19 @@ NEURON_SCHEDULER_NAME = "my-scheduler"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 BENCHMARK_COMPONENT = "benchmark"
 GATEWAY_COMPONENT = "gateway"
+
+# The vLLM servers: one Deployment and ClusterIP Service per variant, named vllm-<variant>
+# (e.g. http://vllm-speculative.<namespace>.svc:8000/v1), labelled with the variant.
+SERVER_COMPONENT = "server"
+VARIANT_LABEL = "specdec.io/variant"
+SPECULATIVE_VARIANT = "speculative"
+BASELINE_VARIANT = "baseline"
+
+
+def server_name(variant: str) -> str:
+    return f"vllm-{variant}"
+
+
+# neuron-monitor (Neuron docs, "Neuron Monitor DaemonSet"): a Prometheus endpoint on every Trn2 node.
+NEURON_MONITOR_NAMESPACE = "neuron-monitor"
+NEURON_MONITOR_PORT = 8000

@@ -7,8 +7,12 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import Environment as AwsEnvironment
 from constructs import Construct
 
+from cdk_constructs.accelerator_capacity import AcceleratorCapacity
 from cdk_constructs.cluster import Cluster
+from cdk_constructs.model_cache import CacheConsumers, ModelCache
 from cdk_constructs.network import Network
+from cdk_constructs.neuron import NeuronSoftware
+from cdk_constructs.workload import Workload
 from k8s.namespace import NamespaceChart
 from specdec.config import Environment
 
@@ -31,11 +35,22 @@ class SpecDecStack(Stack):
                           availability_zones=self._zones, removal_policy=ephemeral)
         cluster = Cluster(self, "Cluster", settings=environment.cluster, vpc=network.vpc,
                           cluster_name=environment.stack_name, removal_policy=ephemeral)
+        accelerators = AcceleratorCapacity(self, "Accelerators", settings=environment.accelerators,
+                                           cluster=cluster, nodegroup_name=f"{environment.stack_name}-trn2")
+        NeuronSoftware(self, "Neuron", cluster=cluster.cluster,
+                       neuron_monitor=environment.accelerators.neuron_monitor)
         # cdk8s charts render into this app; the cluster applies each one as a manifest.
         charts = cdk8s.App()
         namespace = cluster.cluster.add_cdk8s_chart(
             "ServingNamespace", NamespaceChart(charts, "namespace", namespace=environment.serving.namespace)
         )
+        serving = environment.serving
+        model_cache = ModelCache(self, "ModelCache", settings=environment.model_cache, vpc=network.vpc,
+                   availability_zone=environment.accelerators.availability_zone, cluster=cluster,
+                   consumers=CacheConsumers(serving.namespace, [serving.target_model, serving.draft_model]),
+                   charts=charts, namespace_manifest=namespace)
+        Workload(self, "Workload", cluster=cluster.cluster, charts=charts, environment=environment,
+                 namespace=namespace, model_cache=model_cache.manifest)
 
         CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
         CfnOutput(
@@ -44,6 +59,8 @@ class SpecDecStack(Stack):
             value=f"aws eks update-kubeconfig --region {environment.region} "
                   f"--name {environment.stack_name}",
         )
+        CfnOutput(self, "SystemNodegroupName", value=cluster.system_nodegroup.nodegroup_name)
+        CfnOutput(self, "AcceleratorNodegroupName", value=accelerators.nodegroup.nodegroup_name)
 
     @property
     def availability_zones(self) -> list[str]:

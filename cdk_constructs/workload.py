@@ -1,0 +1,27 @@
+"""The vLLM serving workload: applies the serving chart once its namespace and model cache exist."""
+
+from __future__ import annotations
+
+import cdk8s
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct
+
+from k8s.serving import ServingChart
+from specdec.config import Environment
+
+
+class Workload(Construct):
+    def __init__(self, scope: Construct, id: str, *, cluster: eks.Cluster, charts: cdk8s.App,
+                 environment: Environment, namespace: eks.KubernetesManifest,
+                 model_cache: eks.KubernetesManifest) -> None:
+        super().__init__(scope, id)
+        chart = ServingChart(
+            charts, "serving",
+            settings=environment.serving,
+            instance=environment.instance,
+            logical_neuron_cores=environment.accelerators.logical_neuron_cores,
+        )
+        self.manifest = cluster.add_cdk8s_chart("Serving", chart)
+        # After the model cache's claim on deploy, so before it on destroy: a claim still mounted
+        # by a server is held by the pvc-protection finalizer and its deletion would wait.
+        self.manifest.node.add_dependency(namespace, model_cache)

@@ -1,0 +1,1 @@
+"""Scripts that run inside pods; shipped to them in ConfigMaps by the cdk8s charts."""
