@@ -40,7 +40,8 @@ def _default(field: Any) -> str:
 
 def environment_table() -> str:
     lines = ["| key | default | what it sets |", "|---|---|---|"]
-    lines += [f"| `{key}` | {default} | {text.replace('|', '/')} |" for key, default, text in _rows(Environment)]
+    lines += [f"| `{key}` | {default} | {text.replace('|', '/')} |"
+              for key, default, text in _rows(Environment)]
     return "\n".join([BEGIN, *lines, END])
 
 
