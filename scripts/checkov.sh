@@ -5,9 +5,10 @@
 # Exits non-zero if any template has a failed check that .checkov.yaml does not skip.
 set -euo pipefail
 
-CHECKOV_VERSION="3.3.30"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-checkov"
+# The one pin, shared with `make setup`.
+CHECKOV_VERSION="$(sed -n 's/^checkov==//p' "$root/requirements-checkov.txt")"
 
 if [ "$#" -eq 0 ]; then
   echo "usage: $0 TEMPLATE.json [TEMPLATE.json ...]" >&2
@@ -16,10 +17,10 @@ fi
 if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
   echo "checkov: installing checkov==$CHECKOV_VERSION into .venv-checkov" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-checkov.txt"
 fi
 
-# Prints "N passed, N failed, N skipped" plus one line per failed check; exits 1 on any failure.
+# Prints the check counts plus one line per failed check; exits 1 on any failure.
 summarize() {
   CHECKOV_REPORT="$1" python3 - <<'PY'
 import json, os, sys
@@ -38,7 +39,7 @@ for report in reports:
     skipped += summary.get("skipped", 0)
     for check in report.get("results", {}).get("failed_checks", []):
         failures.append(f"  FAILED {check['check_id']} {check['resource']}: {check['check_name']}")
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+print(f"checks passed {passed}, failed {failed}, skipped {skipped}")
 if failures:
     print("\n".join(failures))
 sys.exit(1 if failed else 0)

@@ -19,24 +19,49 @@ NEURON_TOLERATION = {"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effec
 @pytest.fixture(scope="module")
 def capacity(synth_custom):
     """Environments not in the repo, one per way of buying Trn2 capacity."""
+
     def synth(name, **accelerators):
         return synth_custom(name, {"accelerators": accelerators})
+
     return {
-        "on_demand": synth("acc-od", capacity_type="on_demand", availability_zone="us-east-2c",
-                           min_size=0, desired_size=0, max_size=2, root_volume_gib=1024,
-                           neuron_monitor=False),
-        "capacity_block": synth("acc-cb", capacity_type="capacity_block", reservation_id=BLOCK,
-                                availability_zone="us-east-2a", min_size=0, desired_size=1, max_size=1),
-        "capacity_reservation": synth("acc-cr", capacity_type="capacity_reservation",
-                                      reservation_id=RESERVATION, availability_zone="us-east-2b",
-                                      min_size=1, desired_size=1, max_size=1),
+        "on_demand": synth(
+            "acc-od",
+            capacity_type="on_demand",
+            availability_zone="us-east-2c",
+            min_size=0,
+            desired_size=0,
+            max_size=2,
+            root_volume_gib=1024,
+            neuron_monitor=False,
+        ),
+        "capacity_block": synth(
+            "acc-cb",
+            capacity_type="capacity_block",
+            reservation_id=BLOCK,
+            availability_zone="us-east-2a",
+            min_size=0,
+            desired_size=1,
+            max_size=1,
+        ),
+        "capacity_reservation": synth(
+            "acc-cr",
+            capacity_type="capacity_reservation",
+            reservation_id=RESERVATION,
+            availability_zone="us-east-2b",
+            min_size=1,
+            desired_size=1,
+            max_size=1,
+        ),
     }
 
 
 def trn2(synth) -> tuple[dict, dict]:
     """(node group properties, launch template data) of the accelerator node group."""
-    groups = [r["Properties"] for r in synth.resources("AWS::EKS::Nodegroup").values()
-              if r["Properties"]["AmiType"] == "AL2023_x86_64_NEURON"]
+    groups = [
+        r["Properties"]
+        for r in synth.resources("AWS::EKS::Nodegroup").values()
+        if r["Properties"]["AmiType"] == "AL2023_x86_64_NEURON"
+    ]
     assert len(groups) == 1
     template_id = groups[0]["LaunchTemplate"]["Id"]["Ref"]
     return groups[0], synth.template["Resources"][template_id]["Properties"]["LaunchTemplateData"]
@@ -56,7 +81,9 @@ def test_capacity_block_uses_the_capacity_block_market_and_targets_the_block(cap
     group, data = trn2(capacity["capacity_block"])
     assert group["CapacityType"] == "CAPACITY_BLOCK"
     assert data["InstanceMarketOptions"] == {"MarketType": "capacity-block"}
-    assert data["CapacityReservationSpecification"] == {"CapacityReservationTarget": {"CapacityReservationId": BLOCK}}
+    assert data["CapacityReservationSpecification"] == {
+        "CapacityReservationTarget": {"CapacityReservationId": BLOCK}
+    }
 
 
 def test_capacity_reservation_is_on_demand_targeting_the_reservation(capacity):
@@ -64,7 +91,8 @@ def test_capacity_reservation_is_on_demand_targeting_the_reservation(capacity):
     assert group["CapacityType"] == "ON_DEMAND"
     assert "InstanceMarketOptions" not in data
     assert data["CapacityReservationSpecification"] == {
-        "CapacityReservationTarget": {"CapacityReservationId": RESERVATION}}
+        "CapacityReservationTarget": {"CapacityReservationId": RESERVATION}
+    }
 
 
 @pytest.mark.parametrize("kind", ["on_demand", "capacity_block", "capacity_reservation"])
@@ -74,8 +102,10 @@ def test_instance_type_lives_only_in_the_launch_template(capacity, kind):
     assert "InstanceTypes" not in group
 
 
-@pytest.mark.parametrize("kind, zone", [("on_demand", "us-east-2c"), ("capacity_block", "us-east-2a"),
-                                        ("capacity_reservation", "us-east-2b")])
+@pytest.mark.parametrize(
+    "kind, zone",
+    [("on_demand", "us-east-2c"), ("capacity_block", "us-east-2a"), ("capacity_reservation", "us-east-2b")],
+)
 def test_trn2_nodes_sit_in_the_model_cache_zone_only(capacity, kind, zone):
     synth = capacity[kind]
     group, _ = trn2(synth)
@@ -86,8 +116,11 @@ def test_trn2_nodes_sit_in_the_model_cache_zone_only(capacity, kind, zone):
 def test_shipped_trn2_node_group_follows_the_environment(shipped, name):
     synth, acc = shipped[name], load_environment(name).accelerators
     group, data = trn2(synth)
-    assert group["ScalingConfig"] == {"MinSize": acc.min_size, "DesiredSize": acc.desired_size,
-                                      "MaxSize": acc.max_size}
+    assert group["ScalingConfig"] == {
+        "MinSize": acc.min_size,
+        "DesiredSize": acc.desired_size,
+        "MaxSize": acc.max_size,
+    }
     assert [subnet_zone(synth, s) for s in group["Subnets"]] == [acc.availability_zone]
     assert data["InstanceType"] == acc.instance_type
     reservation = data.get("CapacityReservationSpecification", {}).get("CapacityReservationTarget", {})
@@ -97,8 +130,9 @@ def test_shipped_trn2_node_group_follows_the_environment(shipped, name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_trn2_nodes_are_tainted_and_labelled_for_neuron_workloads(shipped, name):
     group, _ = trn2(shipped[name])
-    assert group["Taints"] == [{"Key": names.NEURON_TAINT_KEY, "Value": names.NEURON_TAINT_VALUE,
-                                "Effect": "NO_SCHEDULE"}]
+    assert group["Taints"] == [
+        {"Key": names.NEURON_TAINT_KEY, "Value": names.NEURON_TAINT_VALUE, "Effect": "NO_SCHEDULE"}
+    ]
     assert group["Labels"] == {names.POOL_LABEL: names.NEURON_POOL}
 
 
@@ -108,8 +142,12 @@ def test_trn2_launch_template_requires_imdsv2_and_an_encrypted_gp3_root(shipped,
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     (root,) = data["BlockDeviceMappings"]
     assert root["DeviceName"] == "/dev/xvda"
-    assert root["Ebs"] == {"VolumeSize": load_environment(name).accelerators.root_volume_gib,
-                           "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}
+    assert root["Ebs"] == {
+        "VolumeSize": load_environment(name).accelerators.root_volume_gib,
+        "VolumeType": "gp3",
+        "Encrypted": True,
+        "DeleteOnTermination": True,
+    }
 
 
 def test_root_volume_size_comes_from_the_environment(capacity):
@@ -149,7 +187,9 @@ def test_exactly_one_neuron_device_plugin_is_applied(shipped, name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_neuron_monitor_runs_on_trn2_nodes_only(shipped, name):
-    (monitor,) = [d for d in shipped[name].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"]
+    (monitor,) = [
+        d for d in shipped[name].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"
+    ]
     pod = monitor["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {names.POOL_LABEL: names.NEURON_POOL}
     assert pod["tolerations"] == [NEURON_TOLERATION]
@@ -158,7 +198,9 @@ def test_neuron_monitor_runs_on_trn2_nodes_only(shipped, name):
 
 
 def test_neuron_monitor_can_be_turned_off(capacity):
-    assert not [d for d in capacity["on_demand"].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"]
+    assert not [
+        d for d in capacity["on_demand"].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"
+    ]
 
 
 def _dev_with_accelerators(**accelerators) -> dict:
@@ -168,12 +210,16 @@ def _dev_with_accelerators(**accelerators) -> dict:
 
 
 def test_a_capacity_block_without_its_reservation_id_is_rejected():
-    with pytest.raises(ConfigError, match=r"accelerators.reservation_id = null is not allowed: the reservation id"):
+    with pytest.raises(
+        ConfigError, match=r"accelerators.reservation_id = null is not allowed: the reservation id"
+    ):
         parse_environment("cb", _dev_with_accelerators(capacity_type="capacity_block"), "cb.json")
 
 
 def test_on_demand_with_a_reservation_id_is_rejected():
-    with pytest.raises(ConfigError, match=r"accelerators.reservation_id = 'cr-0aaaaaaaaaaaaaaaa' is not allowed"):
+    with pytest.raises(
+        ConfigError, match=r"accelerators.reservation_id = 'cr-0aaaaaaaaaaaaaaaa' is not allowed"
+    ):
         parse_environment("od", _dev_with_accelerators(reservation_id=BLOCK), "od.json")
 
 
@@ -184,5 +230,8 @@ def test_a_trn2_zone_outside_the_vpc_zones_is_rejected():
 
 def test_a_malformed_reservation_id_is_rejected():
     with pytest.raises(ConfigError, match=r"accelerators.reservation_id = 'cr-123' is not allowed"):
-        parse_environment("id", _dev_with_accelerators(capacity_type="capacity_reservation",
-                                                       reservation_id="cr-123"), "id.json")
+        parse_environment(
+            "id",
+            _dev_with_accelerators(capacity_type="capacity_reservation", reservation_id="cr-123"),
+            "id.json",
+        )

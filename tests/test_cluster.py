@@ -13,18 +13,29 @@ from specdec.manifests import render_intrinsic
 
 SHIPPED = ["dev", "ci", "prod"]
 ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admins"
-PINNED = {"vpc_cni": "v1.20.0-eksbuild.1", "kube_proxy": "v1.35.0-eksbuild.2",
-          "coredns": "v1.12.4-eksbuild.1", "pod_identity_agent": "v1.3.8-eksbuild.2"}
+PINNED = {
+    "vpc_cni": "v1.20.0-eksbuild.1",
+    "kube_proxy": "v1.35.0-eksbuild.2",
+    "coredns": "v1.12.4-eksbuild.1",
+    "pod_identity_agent": "v1.3.8-eksbuild.2",
+}
 
 
 @pytest.fixture(scope="module")
 def custom(synth_custom):
     """An environment not in the repo: older Kubernetes, other allow-list, admins, pinned add-ons."""
-    return synth_custom("clustercustom", {"cluster": {
-        "kubernetes_version": "1.35", "endpoint_access": "public_and_private",
-        "public_access_cidrs": ["198.51.100.0/24"], "admin_role_arns": [ADMIN_ROLE],
-        "addon_versions": PINNED,
-    }})
+    return synth_custom(
+        "clustercustom",
+        {
+            "cluster": {
+                "kubernetes_version": "1.35",
+                "endpoint_access": "public_and_private",
+                "public_access_cidrs": ["198.51.100.0/24"],
+                "admin_role_arns": [ADMIN_ROLE],
+                "addon_versions": PINNED,
+            }
+        },
+    )
 
 
 def addons(synth) -> dict[str, tuple[str, dict]]:
@@ -47,7 +58,10 @@ def nodegroups(synth) -> dict[str, dict]:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_kubernetes_version_comes_from_the_environment(shipped, name):
-    assert shipped[name].only("AWS::EKS::Cluster")["Version"] == load_environment(name).cluster.kubernetes_version
+    assert (
+        shipped[name].only("AWS::EKS::Cluster")["Version"]
+        == load_environment(name).cluster.kubernetes_version
+    )
 
 
 def test_default_version_is_136_and_older_versions_can_be_chosen(dev, custom):
@@ -57,7 +71,9 @@ def test_default_version_is_136_and_older_versions_can_be_chosen(dev, custom):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_kubectl_provider_uses_the_kubectl_136_layer(shipped, name):
-    layers = [r["Properties"]["Description"] for r in shipped[name].resources("AWS::Lambda::LayerVersion").values()]
+    layers = [
+        r["Properties"]["Description"] for r in shipped[name].resources("AWS::Lambda::LayerVersion").values()
+    ]
     assert any(d.startswith("/opt/kubectl/kubectl 1.36.") for d in layers), layers
 
 
@@ -96,12 +112,18 @@ def test_public_endpoint_environment_allows_only_its_cidrs(custom):
 
 def test_listed_roles_get_cluster_admin_through_access_entries(dev, custom):
     def admin_entries(synth):
-        return [e["Properties"] for e in synth.resources("AWS::EKS::AccessEntry").values()
-                if e["Properties"]["PrincipalArn"] == ADMIN_ROLE]
+        return [
+            e["Properties"]
+            for e in synth.resources("AWS::EKS::AccessEntry").values()
+            if e["Properties"]["PrincipalArn"] == ADMIN_ROLE
+        ]
+
     assert admin_entries(dev) == []
     (entry,) = admin_entries(custom)
     (policy,) = entry["AccessPolicies"]
-    assert render_intrinsic(policy["PolicyArn"]).endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    assert render_intrinsic(policy["PolicyArn"]).endswith(
+        ":cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    )
     assert policy["AccessScope"] == {"Type": "cluster"}
 
 
@@ -135,8 +157,10 @@ def test_vpc_cni_gets_its_permissions_from_pod_identity_not_the_node_role(shippe
     assert {a for s in trust for a in s["Action"]} == {"sts:AssumeRole", "sts:TagSession"}
     for nodegroup in nodegroups(synth).values():
         node_role = nodegroup["Properties"]["NodeRole"]["Fn::GetAtt"][0]
-        assert managed_policies(synth, node_role) == {"AmazonEKSWorkerNodePolicy",
-                                                      "AmazonEC2ContainerRegistryReadOnly"}
+        assert managed_policies(synth, node_role) == {
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEC2ContainerRegistryReadOnly",
+        }
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -152,8 +176,11 @@ def test_nodes_start_only_after_the_addons_that_make_them_ready(shipped, name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_coredns_waits_for_the_system_nodes_it_runs_on(shipped, name):
     synth = shipped[name]
-    system_id = next(k for k, r in synth.resources("AWS::EKS::Nodegroup").items()
-                     if r["Properties"]["NodegroupName"].endswith("-system"))
+    system_id = next(
+        k
+        for k, r in synth.resources("AWS::EKS::Nodegroup").items()
+        if r["Properties"]["NodegroupName"].endswith("-system")
+    )
     assert system_id in addons(synth)["coredns"][1]["DependsOn"]
 
 
@@ -164,8 +191,11 @@ def test_system_node_group_runs_al2023_cpu_nodes_sized_by_the_environment(shippe
     nodes = env.cluster.system_nodes
     assert system["AmiType"] == "AL2023_x86_64_STANDARD"
     assert system["InstanceTypes"] == [nodes.instance_type]
-    assert system["ScalingConfig"] == {"MinSize": nodes.min_size, "DesiredSize": nodes.desired_size,
-                                       "MaxSize": nodes.max_size}
+    assert system["ScalingConfig"] == {
+        "MinSize": nodes.min_size,
+        "DesiredSize": nodes.desired_size,
+        "MaxSize": nodes.max_size,
+    }
     assert system["Labels"] == {names.POOL_LABEL: names.SYSTEM_POOL}
     assert "Taints" not in system
     template = synth.template["Resources"][system["LaunchTemplate"]["Id"]["Ref"]]["Properties"]
@@ -181,7 +211,8 @@ def test_outputs_name_the_cluster_the_kubeconfig_command_and_the_node_groups(shi
     synth, env = shipped[name], load_environment(name)
     outputs = {k: render_intrinsic(v["Value"]) for k, v in synth.template["Outputs"].items()}
     assert outputs["UpdateKubeconfigCommand"] == (
-        f"aws eks update-kubeconfig --region {env.region} --name {env.stack_name}")
+        f"aws eks update-kubeconfig --region {env.region} --name {env.stack_name}"
+    )
     assert outputs["ClusterName"].startswith("${")
     assert {"SystemNodegroupName", "AcceleratorNodegroupName"} <= set(outputs)
 
@@ -199,13 +230,16 @@ def test_an_addon_version_that_is_not_an_eks_build_is_rejected():
 
 
 def test_a_public_endpoint_without_an_allow_list_is_rejected():
-    with pytest.raises(ConfigError, match=r"cluster.public_access_cidrs = \[\] is not allowed: at least one CIDR"):
-        parse_environment("open", _dev_with_cluster(public_access_cidrs=[]),
-                          "open.json")
+    with pytest.raises(
+        ConfigError, match=r"cluster.public_access_cidrs = \[\] is not allowed: at least one CIDR"
+    ):
+        parse_environment("open", _dev_with_cluster(public_access_cidrs=[]), "open.json")
 
 
 def test_an_admin_that_is_not_a_role_arn_is_rejected():
-    with pytest.raises(ConfigError, match=r"cluster.admin_role_arns.0 = 'alice' is not allowed: an IAM role ARN"):
+    with pytest.raises(
+        ConfigError, match=r"cluster.admin_role_arns.0 = 'alice' is not allowed: an IAM role ARN"
+    ):
         parse_environment("who", _dev_with_cluster(admin_role_arns=["alice"]), "who.json")
 
 

@@ -62,12 +62,22 @@ def test_endpoints_keep_image_pulls_credentials_and_logs_off_the_nat(shipped, na
 @pytest.mark.parametrize("name", SHIPPED)
 def test_interface_endpoints_admit_only_https_from_the_vpc(shipped, name):
     synth, env = shipped[name], load_environment(name)
-    groups = [g["Properties"] for g in synth.resources("AWS::EC2::SecurityGroup").values()
-              if "interface endpoints" in g["Properties"]["GroupDescription"]]
+    groups = [
+        g["Properties"]
+        for g in synth.resources("AWS::EC2::SecurityGroup").values()
+        if "interface endpoints" in g["Properties"]["GroupDescription"]
+    ]
     assert len(groups) == 1
     ingress = groups[0]["SecurityGroupIngress"]
-    assert ingress == [{"CidrIp": env.network.vpc_cidr, "Description": "HTTPS from the VPC",
-                        "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}]
+    assert ingress == [
+        {
+            "CidrIp": env.network.vpc_cidr,
+            "Description": "HTTPS from the VPC",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -90,15 +100,20 @@ def _dev_with(**network) -> dict:
 def test_a_vpc_too_small_for_its_zones_is_rejected_with_the_key_and_value():
     with pytest.raises(ConfigError) as error:
         parse_environment("small", _dev_with(vpc_cidr="10.0.0.0/20"), "small.json")
-    assert ("small.json: network.vpc_cidr = '10.0.0.0/20' is not allowed: a CIDR with room for 3 zones"
-            in str(error.value))
+    assert "small.json: network.vpc_cidr = '10.0.0.0/20' is not allowed: a CIDR with room for 3 zones" in str(
+        error.value
+    )
 
 
 def test_a_vpc_larger_than_a_slash_16_is_rejected():
-    with pytest.raises(ConfigError, match=r"network.vpc_cidr = '10.0.0.0/15' is not allowed: a prefix of /16"):
+    with pytest.raises(
+        ConfigError, match=r"network.vpc_cidr = '10.0.0.0/15' is not allowed: a prefix of /16"
+    ):
         parse_environment("big", _dev_with(vpc_cidr="10.0.0.0/15"), "big.json")
 
 
 def test_more_nat_gateways_than_zones_is_rejected():
-    with pytest.raises(ConfigError, match=r"network.nat_gateways = 4 is not allowed: at most one per zone \(3\)"):
+    with pytest.raises(
+        ConfigError, match=r"network.nat_gateways = 4 is not allowed: at most one per zone \(3\)"
+    ):
         parse_environment("nat", _dev_with(nat_gateways=4), "nat.json")
