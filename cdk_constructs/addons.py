@@ -10,15 +10,17 @@ turns ACTIVE once pods run, so it waits for the system node group.
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
 from cdk_constructs.nag import acknowledge, managed_policy
+from cdk_constructs.pod_identity import pod_identity_role
 from specdec.config import AddonVersions
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 CNI_SERVICE_ACCOUNT = "aws-node"  # the VPC CNI DaemonSet's service account in kube-system
 CNI_POLICY = "AmazonEKS_CNI_Policy"  # IPv4 clusters (EKS User Guide, "cni-iam-role")
 
@@ -33,18 +35,20 @@ class ClusterAddons(Construct):
             agent = self.pod_identity_agent.node.default_child
             agent.add_property_override("AddonVersion", versions.pod_identity_agent)
 
-        cni_role = iam.Role(
-            self, "VpcCniRole",
-            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal(POD_IDENTITY_PRINCIPAL)),
-            description="Amazon VPC CNI (aws-node): manages node ENIs and IP addresses",
-        )
+        cni_role = pod_identity_role(self, "VpcCniRole",
+                                     "Amazon VPC CNI (aws-node): manages node ENIs and IP addresses")
         cni_role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(CNI_POLICY))
         acknowledge(cni_role, managed_policy(CNI_POLICY),
                     "The AWS managed policy EKS documents for the VPC CNI on IPv4 clusters; it is "
                     "scoped by AWS to ENI and address management.")
-        self.vpc_cni = self._addon(cluster, "VpcCni", "vpc-cni", versions.vpc_cni, pod_identity=[
-            eks_l1.CfnAddon.PodIdentityAssociationProperty(
-                service_account=CNI_SERVICE_ACCOUNT, role_arn=cni_role.role_arn)])
+        self.vpc_cni = self._addon(
+            cluster, "VpcCni", "vpc-cni", versions.vpc_cni,
+            pod_identity=[eks_l1.CfnAddon.PodIdentityAssociationProperty(
+                service_account=CNI_SERVICE_ACCOUNT, role_arn=cni_role.role_arn)],
+            # The serving NetworkPolicy is only enforced with the VPC CNI's network policy agent
+            # (EKS User Guide, "Limit Pod traffic with Kubernetes network policies").
+            configuration={"enableNetworkPolicy": "true"},
+        )
         self.vpc_cni.node.add_dependency(self.pod_identity_agent)
         self.kube_proxy = self._addon(cluster, "KubeProxy", "kube-proxy", versions.kube_proxy)
         self.coredns = self._addon(cluster, "CoreDns", "coredns", versions.coredns)
@@ -55,7 +59,7 @@ class ClusterAddons(Construct):
         return [self.pod_identity_agent, self.vpc_cni, self.kube_proxy]
 
     def _addon(self, cluster: eks.Cluster, id: str, name: str, version: str | None,
-               pod_identity: list | None = None) -> eks_l1.CfnAddon:
+               pod_identity: list | None = None, configuration: dict | None = None) -> eks_l1.CfnAddon:
         return eks_l1.CfnAddon(
             self, id,
             cluster_name=cluster.cluster_name,
@@ -64,4 +68,5 @@ class ClusterAddons(Construct):
             addon_version=version,
             resolve_conflicts="OVERWRITE",
             pod_identity_associations=pod_identity,
+            configuration_values=json.dumps(configuration) if configuration else None,
         )

@@ -21,6 +21,7 @@ from constructs import Construct, IDependable
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.nag import acknowledge
+from cdk_constructs.pod_identity import pod_identity_role
 from k8s.model_cache import LustreVolume, ModelCacheChart
 from specdec import names
 from specdec.config import ModelCacheSettings
@@ -34,7 +35,6 @@ LUSTRE_PORTS = [ec2.Port.tcp(988), ec2.Port.tcp_range(1018, 1023)]
 # (EKS User Guide "Deploy the FSx for Lustre driver"; chart values controller.serviceAccount.name).
 CSI_ADDON = "aws-fsx-csi-driver"
 CSI_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 # Import and export every kind of change, so the bucket mirrors the file system both ways.
 SYNC_EVENTS = ["NEW", "CHANGED", "DELETED"]
 
@@ -196,7 +196,7 @@ class ModelCache(Construct):
             pod_identity_associations=[eks_l1.CfnAddon.PodIdentityAssociationProperty(
                 service_account=CSI_CONTROLLER_SERVICE_ACCOUNT, role_arn=role.role_arn)],
         )
-        addon.node.add_dependency(pod_identity_agent(cluster))
+        addon.node.add_dependency(cluster.pod_identity_agent)
         # The add-on only turns ACTIVE once its pods run, which needs nodes.
         addon.node.add_dependency(cluster.system_nodegroup)
         return addon
@@ -224,18 +224,6 @@ class ModelCache(Construct):
             service_account=names.MODEL_PREFETCH_SERVICE_ACCOUNT,
             role_arn=role.role_arn,
         )
-        association.node.add_dependency(pod_identity_agent(cluster))
+        association.node.add_dependency(cluster.pod_identity_agent)
         return role
 
-
-
-def pod_identity_role(scope: Construct, id: str, description: str) -> iam.Role:
-    """A role EKS Pod Identity can hand to a service account (EKS User Guide, "Pod Identity")."""
-    # The agent assumes the role with session tags (cluster, namespace, service account).
-    return iam.Role(scope, id, description=description,
-                    assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal(POD_IDENTITY_PRINCIPAL)))
-
-
-def pod_identity_agent(cluster: Cluster) -> IDependable:
-    """The eks-pod-identity-agent add-on: the Cluster construct's, or aws_eks_v2's own."""
-    return getattr(cluster, "pod_identity_agent", None) or cluster.cluster.eks_pod_identity_agent

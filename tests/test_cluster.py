@@ -164,6 +164,14 @@ def test_vpc_cni_gets_its_permissions_from_pod_identity_not_the_node_role(shippe
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+def test_vpc_cni_enforces_network_policies_so_the_serving_policy_takes_effect(shipped, name):
+    synth = shipped[name]
+    _, cni = addons(synth)["vpc-cni"]
+    assert json.loads(cni["Properties"]["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert synth.objects_of("NetworkPolicy"), "nothing to enforce"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_nodes_start_only_after_the_addons_that_make_them_ready(shipped, name):
     synth = shipped[name]
     found = addons(synth)
