@@ -10,8 +10,8 @@ import pytest
 from cdk_constructs.neuron import NEURON_CHART, NEURON_CHART_VERSION
 from specdec import names
 from specdec.config import ConfigError, load_environment, parse_environment
+from tests.conftest import SHIPPED
 
-SHIPPED = ["dev", "ci", "prod"]
 BLOCK, RESERVATION = "cr-0aaaaaaaaaaaaaaaa", "cr-0bbbbbbbbbbbbbbbb"
 NEURON_TOLERATION = {"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 

@@ -10,8 +10,8 @@ import pytest
 from specdec import names
 from specdec.config import ConfigError, load_environment, parse_environment
 from specdec.manifests import render_intrinsic
+from tests.conftest import SHIPPED
 
-SHIPPED = ["dev", "ci", "prod"]
 ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admins"
 PINNED = {
     "vpc_cni": "v1.20.0-eksbuild.1",

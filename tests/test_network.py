@@ -10,8 +10,7 @@ import pytest
 
 from specdec.config import ConfigError, load_environment, parse_environment
 from specdec.manifests import render_intrinsic
-
-SHIPPED = ["dev", "ci", "prod"]
+from tests.conftest import SHIPPED
 
 
 def subnets(synth, kind: str) -> list[dict]:
