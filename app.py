@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """CDK entry point: `cdk synth|diff|deploy|destroy SpecDecStack -c env=NAME` (default: dev)."""
 
+import os
 import sys
 
-import aws_cdk as cdk
+# jsii prints a dozen-line Node end-of-life banner on Node 20, which would bury the one-line
+# errors below; this only silences that banner.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from specdec.config import ConfigError, load_environment
-from stacks.assembly import build_app
+import aws_cdk as cdk  # noqa: E402
+
+from specdec.config import ConfigError, load_environment  # noqa: E402
+from stacks.assembly import build_app  # noqa: E402
 
 DEFAULT_ENVIRONMENT = "dev"
 
