@@ -56,7 +56,11 @@ class ModelCache(Construct):
         destroy, retain = RemovalPolicy.DESTROY, RemovalPolicy.RETAIN
         file_system_policy = retain if settings.retain_file_system else destroy
 
-        self.bucket = self._bucket(destroy if not settings.retain_bucket else retain)
+        self.bucket = (
+            s3.Bucket.from_bucket_name(self, "Bucket", settings.existing_bucket_name)
+            if settings.existing_bucket_name
+            else self._bucket(destroy if not settings.retain_bucket else retain)
+        )
         self.security_group = self._security_group(vpc, cluster, file_system_policy)
         # Lustre is single-zone: the file system sits in the Trn2 nodes' subnet.
         subnet = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,

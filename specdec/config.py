@@ -35,6 +35,8 @@ LOG_RETENTION_DAYS = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 # 5-10 typical). Each extra token is wasted draft and verify work once acceptance drops, and the
 # expected tokens per step, (1 - a^(k+1)) / (1 - a), flattens quickly (Leviathan et al. 2023).
 SPECULATIVE_TOKENS_RANGE = (1, 15)
+# S3 general purpose bucket names (S3 User Guide, "Bucket naming rules").
+BUCKET_NAME = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Characters Secrets Manager allows in a secret name (an ARN, with its ':', is not a name).
 SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
 # Node capacity kept out of the servers' reach: kubelet and system reserves plus the daemonsets
@@ -165,6 +167,12 @@ class ModelCacheSettings(_Section):
     )
     retain_bucket: bool = Field(
         False, description="Keep the model bucket on `cdk destroy` (otherwise it is emptied and deleted)."
+    )
+    existing_bucket_name: str | None = Field(
+        None,
+        description="Link the cache to this existing S3 bucket (e.g. one kept by an earlier deploy) "
+        "instead of creating one, so its weights and compiled artifacts come back with no download or "
+        "compile. SpecDec never deletes a bucket it did not create.",
     )
     retain_file_system: bool = Field(
         False,
@@ -338,6 +346,10 @@ def _cross_field_errors(env: Environment) -> list[tuple[str, Any, str]]:
     if cache.storage_capacity_gib != 1200 and cache.storage_capacity_gib % 2400:
         errors.append(("model_cache.storage_capacity_gib", cache.storage_capacity_gib,
                        "1200 or a multiple of 2400 (FSx for Lustre PERSISTENT_2 SSD)"))
+    bucket = cache.existing_bucket_name
+    if bucket is not None and not BUCKET_NAME.match(bucket):
+        errors.append(("model_cache.existing_bucket_name", bucket,
+                       "an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', not an ARN or URL"))
     secret = cache.hf_token_secret_name
     if secret is not None and not SECRET_NAME.match(secret):
         errors.append(("model_cache.hf_token_secret_name", secret,

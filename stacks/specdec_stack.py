@@ -59,6 +59,9 @@ class SpecDecStack(Stack):
             value=f"aws eks update-kubeconfig --region {environment.region} "
                   f"--name {environment.stack_name}",
         )
+        CfnOutput(self, "ModelBucketName", value=model_cache.bucket.bucket_name,
+                  description="Holds weights and compiled graphs; to reuse a kept bucket, set "
+                              "model_cache.existing_bucket_name to this")
         CfnOutput(self, "SystemNodegroupName", value=cluster.system_nodegroup.nodegroup_name)
         CfnOutput(self, "AcceleratorNodegroupName", value=accelerators.nodegroup.nodegroup_name)
 

@@ -6,16 +6,17 @@ import json
 
 import kubernetes_validate
 import pytest
-from conftest import deep_merge
 
 from k8s.model_cache import PREFETCH_IMAGE, SCRIPTS_DIR
 from specdec import names
 from specdec.config import ConfigError, load_environment, parse_environment
 from specdec.manifests import render_intrinsic
+from tests.conftest import deep_merge
 
 FSX = "AWS::FSx::FileSystem"
 LUSTRE_PORTS = [(988, 988), (1018, 1023)]
 SECRET = "specdec/hf-token"
+KEPT_BUCKET = "specdec-prod-models-kept"
 CUSTOM = {
     "serving": {"namespace": "llm"},
     "model_cache": {"storage_capacity_gib": 4800, "throughput_mib_per_tib": 1000,
@@ -289,6 +290,37 @@ def test_prod_keeps_the_bucket_but_not_the_file_system(shipped):
     assert _policies(prod) == {FSX: "Delete", "AWS::S3::Bucket": "Retain",
                                "AWS::FSx::DataRepositoryAssociation": "Delete"}
     assert not prod.resources("Custom::S3AutoDeleteObjects")
+
+
+@pytest.fixture(scope="module")
+def reused(synth_custom):
+    """A deploy that links the cache to a bucket kept by an earlier one."""
+    return synth_custom("cachereuse", {"model_cache": {"existing_bucket_name": KEPT_BUCKET}})
+
+
+def test_an_existing_bucket_is_linked_and_never_created_nor_emptied(reused):
+    assert not reused.resources("AWS::S3::Bucket")
+    assert not reused.resources("Custom::S3AutoDeleteObjects")
+    link = reused.only("AWS::FSx::DataRepositoryAssociation")
+    assert link["DataRepositoryPath"] == f"s3://{KEPT_BUCKET}"
+    # What the kept bucket holds (weights, compiled graphs) is listed into the file system at once.
+    assert link["BatchImportMetaDataOnCreate"] is True
+
+
+def test_the_stack_outputs_the_bucket_to_reuse_next_time(shipped, reused):
+    outputs = shipped["prod"].template["Outputs"]
+    assert outputs["ModelBucketName"]["Value"] == {"Ref": logical_id(shipped["prod"], "AWS::S3::Bucket")}
+    assert reused.template["Outputs"]["ModelBucketName"]["Value"] == KEPT_BUCKET
+
+
+@pytest.mark.parametrize("value", ["s3://models", "My_Bucket", "ab", "arn:aws:s3:::models"])
+def test_a_bad_existing_bucket_name_is_rejected(value):
+    data = {**dev_data(), "model_cache": {"existing_bucket_name": value}}
+    with pytest.raises(ConfigError) as error:
+        parse_environment("dev", data, "dev.json")
+    (problem,) = error.value.problems
+    assert problem.startswith(f"dev.json: model_cache.existing_bucket_name = {value!r} is not allowed: "
+                              "an S3 bucket name")
 
 
 def test_retain_file_system_keeps_the_file_system_its_key_and_its_security_group(custom):
