@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
@@ -9,10 +12,14 @@ from specdec.config import Environment
 from stacks.specdec_stack import SpecDecStack
 
 STACK_ID = "SpecDecStack"
+# cdk.json's context (feature flags): the CLI passes it to app.py; in-process synths (tests, the
+# CLI's `manifests`) get it here, so they build exactly what `cdk deploy` builds.
+PROJECT_CONTEXT = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())["context"]
 
 
 def build_app(environment: Environment, outdir: str | None = None) -> tuple[cdk.App, SpecDecStack]:
-    app = cdk.App(outdir=outdir, context={"env": environment.name})
+    # The CLI's own context (CDK_CONTEXT_JSON) still takes precedence over these.
+    app = cdk.App(outdir=outdir, context={**PROJECT_CONTEXT, "env": environment.name})
     stack = SpecDecStack(app, STACK_ID, environment=environment)
     # cdk-nag runs as a policy-validation plugin: an unacknowledged finding fails the synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -268,7 +268,7 @@ def test_a_token_secret_is_readable_by_the_job_and_nothing_else(custom):
     (statement,) = statements
     assert statement["Action"] == "secretsmanager:GetSecretValue" and statement["Effect"] == "Allow"
     assert render_intrinsic(statement["Resource"]) == (
-        f"arn:${{AWS::Partition}}:secretsmanager:us-east-2:123456789012:secret:{SECRET}-??????")
+        f"arn:aws:secretsmanager:us-east-2:123456789012:secret:{SECRET}-??????")
     (container,) = prefetch_job(custom)["spec"]["template"]["spec"]["containers"]
     assert f"--hf-token-secret {SECRET}" in container["command"][-1]
 
