@@ -2,13 +2,12 @@
 
 `environments/<name>.json` is parsed into an `Environment` once, at the edge (app.py or the
 CLI). Everything below that receives typed, already-validated objects. Field-level rules live
-on the fields; rules that relate several fields live in `_cross_field_errors`. Every problem is
+on the fields; rules that relate several fields live in specdec/rules.py. Every problem is
 reported as one line naming the file, the key path, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from pathlib import Path
@@ -16,33 +15,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from specdec.catalog import MODELS
-from specdec.instances import INSTANCES
-from specdec.planner import plan_errors
+from specdec.instances import INSTANCES, AcceleratorInstance
+from specdec.rules import cross_field_errors
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 
 # Kubernetes versions that aws-cdk-lib 2.275 (aws_eks_v2), the kubectl v36 layer (within one
-# minor of the cluster) and
-# the EKS Neuron AMIs all support; the newest is the default.
+# minor of the cluster) and the EKS Neuron AMIs all support; the newest is the default.
 KUBERNETES_VERSIONS = ("1.35", "1.36")
-# CloudWatch Logs accepts only these retention periods (days).
 # EKS add-on build strings, e.g. v1.20.0-eksbuild.1.
 ADDON_VERSION = r"^v\d+\.\d+\.\d+-eksbuild\.\d+$"
+# CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096]
 # num_speculative_tokens (k): at least 1 draft token per step; at most 15, the largest k AWS ran
 # the default image with (the sample's committed manifest; its README and the blog use 7 and call
 # 5-10 typical). Each extra token is wasted draft and verify work once acceptance drops, and the
 # expected tokens per step, (1 - a^(k+1)) / (1 - a), flattens quickly (Leviathan et al. 2023).
 SPECULATIVE_TOKENS_RANGE = (1, 15)
-# S3 general purpose bucket names (S3 User Guide, "Bucket naming rules").
-BUCKET_NAME = re.compile(r"^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# Characters Secrets Manager allows in a secret name (an ARN, with its ':', is not a name).
-SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
-# Node capacity kept out of the servers' reach: kubelet and system reserves plus the daemonsets
-# (VPC CNI, kube-proxy, Neuron device plugin and monitor, CSI node plugins, CloudWatch agent).
-NODE_SYSTEM_VCPUS = 8
-NODE_SYSTEM_MEMORY_GIB = 64
 SAMPLE_IMAGE = (
     "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04"
 )
@@ -271,158 +260,12 @@ class Environment(_Section):
         return f"specdec-{self.name}"
 
     @property
-    def instance(self):
+    def instance(self) -> AcceleratorInstance:
         return INSTANCES[self.accelerators.instance_type]
 
 
 def _show(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else repr(value)
-
-
-def _cross_field_errors(env: Environment) -> list[tuple[str, Any, str]]:
-    """(key path, value, what is allowed) for every rule that relates several fields."""
-    errors: list[tuple[str, Any, str]] = []
-    zone = re.compile(rf"^{re.escape(env.region)}[a-z]$")
-    for i, az in enumerate(env.availability_zones):
-        if not zone.match(az):
-            errors.append((f"availability_zones.{i}", az, f"a zone of {env.region}, like {env.region}a"))
-    if len(set(env.availability_zones)) != len(env.availability_zones):
-        errors.append(("availability_zones", env.availability_zones, "each zone once"))
-
-    net = env.network
-    try:
-        cidr = ipaddress.IPv4Network(net.vpc_cidr)
-    except ValueError:
-        errors.append(("network.vpc_cidr", net.vpc_cidr, "an IPv4 CIDR like 10.64.0.0/16"))
-    else:
-        # Each zone gets a /20 private (node) subnet and a /24 public one (cdk_constructs/network.py).
-        needed = len(env.availability_zones) * (2**12 + 2**8)
-        if cidr.prefixlen < 16:
-            errors.append(("network.vpc_cidr", net.vpc_cidr, "a prefix of /16 or longer (the VPC maximum)"))
-        elif cidr.num_addresses < needed:
-            errors.append(("network.vpc_cidr", net.vpc_cidr,
-                           f"a CIDR with room for {len(env.availability_zones)} zones x (/20 nodes + "
-                           f"/24 public) = {needed} addresses, like 10.64.0.0/16"))
-    if net.nat_gateways > len(env.availability_zones):
-        errors.append(("network.nat_gateways", net.nat_gateways,
-                       f"at most one per zone ({len(env.availability_zones)})"))
-
-    cluster = env.cluster
-    for i, cidr_text in enumerate(cluster.public_access_cidrs):
-        try:
-            ipaddress.IPv4Network(cidr_text)
-        except ValueError:
-            errors.append((f"cluster.public_access_cidrs.{i}", cidr_text, "an IPv4 CIDR like 203.0.113.0/24"))
-    if cluster.endpoint_access != "private" and not cluster.public_access_cidrs:
-        errors.append(("cluster.public_access_cidrs", [],
-                       f"at least one CIDR when endpoint_access is {cluster.endpoint_access!r}"))
-    if cluster.endpoint_access == "private" and cluster.public_access_cidrs:
-        errors.append(("cluster.public_access_cidrs", cluster.public_access_cidrs,
-                       "no CIDRs when endpoint_access is 'private'"))
-    role_arn = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-    for i, arn in enumerate(cluster.admin_role_arns):
-        if not role_arn.match(arn):
-            errors.append((f"cluster.admin_role_arns.{i}", arn, "an IAM role ARN"))
-    system = cluster.system_nodes
-    if not system.min_size <= system.desired_size <= system.max_size:
-        errors.append(("cluster.system_nodes.desired_size", system.desired_size,
-                       f"between min_size ({system.min_size}) and max_size ({system.max_size})"))
-
-    acc = env.accelerators
-    if acc.availability_zone not in env.availability_zones:
-        errors.append(("accelerators.availability_zone", acc.availability_zone,
-                       f"one of availability_zones {env.availability_zones}"))
-    if acc.capacity_type != "on_demand" and not acc.reservation_id:
-        errors.append(("accelerators.reservation_id", None,
-                       f"the reservation id (cr-...) when capacity_type is {acc.capacity_type!r}"))
-    if acc.capacity_type == "on_demand" and acc.reservation_id:
-        errors.append(("accelerators.reservation_id", acc.reservation_id,
-                       "no reservation when capacity_type is 'on_demand'"))
-    if not acc.min_size <= acc.desired_size <= acc.max_size:
-        errors.append(("accelerators.desired_size", acc.desired_size,
-                       f"between min_size ({acc.min_size}) and max_size ({acc.max_size})"))
-
-    cache = env.model_cache
-    if cache.storage_capacity_gib != 1200 and cache.storage_capacity_gib % 2400:
-        errors.append(("model_cache.storage_capacity_gib", cache.storage_capacity_gib,
-                       "1200 or a multiple of 2400 (FSx for Lustre PERSISTENT_2 SSD)"))
-    bucket = cache.existing_bucket_name
-    if bucket is not None and not BUCKET_NAME.match(bucket):
-        errors.append(("model_cache.existing_bucket_name", bucket,
-                       "an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', not an ARN or URL"))
-    secret = cache.hf_token_secret_name
-    if secret is not None and not SECRET_NAME.match(secret):
-        errors.append(("model_cache.hf_token_secret_name", secret,
-                       "a Secrets Manager secret name (letters, digits and /_+=.@-), not an ARN"))
-
-    errors += _serving_errors(env)
-    return errors
-
-
-def _serving_errors(env: Environment) -> list[tuple[str, Any, str]]:
-    serving, instance = env.serving, env.instance
-    lnc = env.accelerators.logical_neuron_cores
-    errors: list[tuple[str, Any, str]] = []
-    for key in ("target_model", "draft_model"):
-        model_id = getattr(serving, key)
-        if model_id not in MODELS:
-            errors.append((f"serving.{key}", model_id, f"a catalog model: {', '.join(MODELS)}"))
-    target, draft = MODELS.get(serving.target_model), MODELS.get(serving.draft_model)
-    models_agree = bool(target and draft)
-    if target and draft and target.tokenizer_family != draft.tokenizer_family:
-        models_agree = False
-        errors.append(("serving.draft_model", serving.draft_model,
-                       f"a draft with the target's tokenizer ({target.tokenizer_family}), "
-                       f"not {draft.tokenizer_family}"))
-    if target and draft and draft.parameters >= target.parameters:
-        models_agree = False
-        errors.append(("serving.draft_model", serving.draft_model,
-                       f"a draft smaller than the target {serving.target_model}"))
-    if serving.draft_max_model_len and serving.draft_max_model_len > serving.max_model_len:
-        # vLLM's SpeculativeConfig raises "speculative_max_model_len=... cannot be larger than
-        # target_max_model_len=..." at startup.
-        errors.append(("serving.draft_max_model_len", serving.draft_max_model_len,
-                       f"at most max_model_len ({serving.max_model_len}); vLLM refuses a larger one"))
-    if serving.shm_size_gib >= serving.memory_gib:
-        errors.append(("serving.shm_size_gib", serving.shm_size_gib,
-                       f"less than memory_gib ({serving.memory_gib}): /dev/shm counts against it"))
-
-    tp, cores = serving.tensor_parallel_size, instance.logical_cores(lnc)
-    cores_per_chip = instance.logical_cores_per_chip(lnc)
-    if tp > cores or tp & (tp - 1):
-        errors.append(("serving.tensor_parallel_size", tp,
-                       f"a power of two up to the {cores} logical NeuronCores of "
-                       f"{instance.instance_type} at LNC={lnc}"))
-        return errors
-    if tp % cores_per_chip:
-        errors.append(("serving.tensor_parallel_size", tp,
-                       f"a multiple of {cores_per_chip} (whole Trainium2 chips at LNC={lnc})"))
-        return errors
-
-    pods_per_node = instance.chips // (tp // cores_per_chip)
-    deployments = 2 if serving.baseline_enabled else 1
-    pods = serving.replicas * deployments
-    capacity = pods_per_node * env.accelerators.max_size
-    if pods > capacity:
-        errors.append(("serving.replicas", serving.replicas,
-                       f"at most {capacity // deployments} per deployment: {pods} serving pods of "
-                       f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
-                       f"x {instance.instance_type}"))
-    # A node full of servers must still hold kubelet, system reserve and the daemonsets.
-    sharing = min(pods, pods_per_node)
-    if serving.cpu * sharing > instance.vcpus - NODE_SYSTEM_VCPUS:
-        errors.append(("serving.cpu", serving.cpu,
-                       f"at most {(instance.vcpus - NODE_SYSTEM_VCPUS) // sharing}: {sharing} servers share "
-                       f"a {instance.instance_type} ({instance.vcpus} vCPUs, {NODE_SYSTEM_VCPUS} kept "
-                       "for the system)"))
-    if serving.memory_gib * sharing > instance.memory_gib - NODE_SYSTEM_MEMORY_GIB:
-        errors.append(("serving.memory_gib", serving.memory_gib,
-                       f"at most {(instance.memory_gib - NODE_SYSTEM_MEMORY_GIB) // sharing}: {sharing} "
-                       f"servers share a {instance.instance_type} ({instance.memory_gib} GiB, "
-                       f"{NODE_SYSTEM_MEMORY_GIB} kept for the system)"))
-    if models_agree:
-        errors += plan_errors(serving, instance, lnc, target, draft)
-    return errors
 
 
 def _pydantic_problem(error: dict) -> tuple[str, Any, str]:
@@ -446,7 +289,7 @@ def parse_environment(name: str, data: Any, source: str) -> Environment:
     except ValidationError as exc:
         problems = [_pydantic_problem(e) for e in exc.errors()]
     else:
-        problems = _cross_field_errors(env)
+        problems = cross_field_errors(env)
     if problems:
         raise ConfigError([f"{source}: {path} = {_show(value)} is not allowed: {allowed}"
                            for path, value, allowed in problems])
