@@ -11,7 +11,13 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from specdec.config import available_environments, load_environment, parse_environment  # noqa: E402
+from specdec.config import (  # noqa: E402
+    ENVIRONMENTS_DIR,
+    ConfigError,
+    available_environments,
+    load_environment,
+    parse_environment,
+)
 from specdec.manifests import helm_releases, kubernetes_objects  # noqa: E402
 from stacks.assembly import build_app  # noqa: E402
 
@@ -79,3 +85,14 @@ def deep_merge(base: dict, overrides: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def rejections(overrides: dict, *, drop: tuple[str, ...] = ()) -> list[str]:
+    """The one-line problems reported for dev.json with `overrides` merged in (and the top-level
+    keys in `drop` removed), read from a file called `bad.json`."""
+    data = deep_merge(json.loads((ENVIRONMENTS_DIR / "dev.json").read_text()), overrides)
+    for key in drop:
+        data.pop(key)
+    with pytest.raises(ConfigError) as raised:
+        parse_environment("bad", data, "bad.json")
+    return raised.value.problems

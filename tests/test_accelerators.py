@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from cdk_constructs.neuron import NEURON_CHART, NEURON_CHART_VERSION
 from specdec import names
-from specdec.config import ConfigError, load_environment, parse_environment
-from tests.conftest import SHIPPED
+from specdec.config import load_environment
+from tests.conftest import SHIPPED, rejections
 
 BLOCK, RESERVATION = "cr-0aaaaaaaaaaaaaaaa", "cr-0bbbbbbbbbbbbbbbb"
 NEURON_TOLERATION = {"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
@@ -203,35 +200,14 @@ def test_neuron_monitor_can_be_turned_off(capacity):
     ]
 
 
-def _dev_with_accelerators(**accelerators) -> dict:
-    data = json.loads(Path("environments/dev.json").read_text())
-    data["accelerators"] = {**data["accelerators"], **accelerators}
-    return data
-
-
-def test_a_capacity_block_without_its_reservation_id_is_rejected():
-    with pytest.raises(
-        ConfigError, match=r"accelerators.reservation_id = null is not allowed: the reservation id"
-    ):
-        parse_environment("cb", _dev_with_accelerators(capacity_type="capacity_block"), "cb.json")
-
-
-def test_on_demand_with_a_reservation_id_is_rejected():
-    with pytest.raises(
-        ConfigError, match=r"accelerators.reservation_id = 'cr-0aaaaaaaaaaaaaaaa' is not allowed"
-    ):
-        parse_environment("od", _dev_with_accelerators(reservation_id=BLOCK), "od.json")
-
-
-def test_a_trn2_zone_outside_the_vpc_zones_is_rejected():
-    with pytest.raises(ConfigError, match=r"accelerators.availability_zone = 'us-east-2d' is not allowed"):
-        parse_environment("az", _dev_with_accelerators(availability_zone="us-east-2d"), "az.json")
-
-
-def test_a_malformed_reservation_id_is_rejected():
-    with pytest.raises(ConfigError, match=r"accelerators.reservation_id = 'cr-123' is not allowed"):
-        parse_environment(
-            "id",
-            _dev_with_accelerators(capacity_type="capacity_reservation", reservation_id="cr-123"),
-            "id.json",
-        )
+@pytest.mark.parametrize(("accelerators", "expected"), [
+    ({"capacity_type": "capacity_block"},
+     "accelerators.reservation_id = null is not allowed: the reservation id"),
+    ({"reservation_id": BLOCK}, f"accelerators.reservation_id = '{BLOCK}' is not allowed: no reservation"),
+    ({"availability_zone": "us-east-2d"},
+     "accelerators.availability_zone = 'us-east-2d' is not allowed: one of"),
+    ({"capacity_type": "capacity_reservation", "reservation_id": "cr-123"},
+     "accelerators.reservation_id = 'cr-123' is not allowed"),
+])
+def test_bad_accelerator_settings_are_rejected_naming_key_value_and_what_is_allowed(accelerators, expected):
+    assert any(p.startswith(f"bad.json: {expected}") for p in rejections({"accelerators": accelerators}))
