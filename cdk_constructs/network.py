@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Tags
+from aws_cdk import Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -29,12 +29,11 @@ RETENTION = {
 
 class Network(Construct):
     def __init__(self, scope: Construct, id: str, *, settings: NetworkSettings,
-                 availability_zones: list[str], removal_policy: RemovalPolicy) -> None:
+                 availability_zones: list[str]) -> None:
         super().__init__(scope, id)
         flow_log_group = logs.LogGroup(
             self, "FlowLogs",
             retention=RETENTION[settings.flow_log_retention_days],
-            removal_policy=removal_policy,
         )
         self.vpc = ec2.Vpc(
             self, "Vpc",

@@ -245,6 +245,11 @@ class Environment(_Section):
         min_length=2, description="Zones of the VPC (EKS needs two); in the region."
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every resource.")
+    retain_logs: bool = Field(
+        False,
+        description="Keep the CloudWatch log groups (VPC flow logs, the kubectl provider's Lambda logs) "
+        "on `cdk destroy`; otherwise they are deleted with the stack.",
+    )
     network: NetworkSettings = Field(default_factory=NetworkSettings, description="The VPC.")
     cluster: ClusterSettings = Field(default_factory=ClusterSettings, description="The EKS cluster.")
     accelerators: AcceleratorSettings = Field(description="The Trn2 node group.")

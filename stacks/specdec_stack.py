@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import cdk8s
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import Aspects, CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import Environment as AwsEnvironment
 from constructs import Construct
 
 from cdk_constructs.accelerator_capacity import AcceleratorCapacity
 from cdk_constructs.cluster import Cluster
+from cdk_constructs.log_retention import LogGroupRemovalPolicy
 from cdk_constructs.model_cache import CacheConsumers, ModelCache
 from cdk_constructs.network import Network
 from cdk_constructs.neuron import NeuronSoftware
@@ -29,10 +30,11 @@ class SpecDecStack(Stack):
         for key, value in environment.tags.items():
             Tags.of(self).add(key, value)
 
-        # Logs, keys and the cluster hold nothing a redeploy cannot recreate: teardown removes them.
+        # Keys and the cluster hold nothing a redeploy cannot recreate: teardown removes them.
         ephemeral = RemovalPolicy.DESTROY
-        network = Network(self, "Network", settings=environment.network,
-                          availability_zones=self._zones, removal_policy=ephemeral)
+        Aspects.of(self).add(LogGroupRemovalPolicy(
+            RemovalPolicy.RETAIN if environment.retain_logs else RemovalPolicy.DESTROY))
+        network = Network(self, "Network", settings=environment.network, availability_zones=self._zones)
         cluster = Cluster(self, "Cluster", settings=environment.cluster, vpc=network.vpc,
                           cluster_name=environment.stack_name, removal_policy=ephemeral)
         accelerators = AcceleratorCapacity(self, "Accelerators", settings=environment.accelerators,
