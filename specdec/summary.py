@@ -59,6 +59,11 @@ def _validation_results(outdir: Path) -> list[str]:
     ]
 
 
+def _wrapped(label: str, items: list[str]) -> str:
+    return textwrap.fill(", ".join(items), width=100, initial_indent=f"{label:<13}",
+                         subsequent_indent=" " * 13, break_on_hyphens=False)
+
+
 def write_manifests(objects: list[dict], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.yaml"):
@@ -89,13 +94,14 @@ def summarize(outdir: Path) -> str:
     lines = [
         f"stack        {stack_name} (select it as {artifact['displayName']}) in {account_region}",
         f"template     {template_path} ({len(resources)} resources)",
-        textwrap.fill(", ".join(f"{t.removeprefix('AWS::')} {n}" for t, n in sorted(by_type.items())),
-                      width=100, initial_indent="resources    ", subsequent_indent=" " * 13),
+        _wrapped("resources", [f"{t.removeprefix('AWS::')} {n}" for t, n in sorted(by_type.items())]),
         *(f"node group   {line}" for line in _nodegroups(resources)),
-        "kubernetes   " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"),
+        _wrapped("kubernetes", [f"{k} {n}" for k, n in sorted(kinds.items())] or ["none"]),
         *(f"helm         {h.release or h.chart} {h.version} from {h.repository} into {h.namespace}"
           for h in helm_releases(template)),
         *(f"validation   {line}" for line in _validation_results(outdir)),
         f"manifests    {manifests_dir}/ ({len(objects)} files)",
+        f"next         npx cdk deploy {artifact['displayName']} -c env={stack_name.removeprefix('specdec-')}"
+        "   (AWS credentials and `cdk bootstrap` first: README, 'Deploying for real')",
     ]
     return "\n".join(lines)
