@@ -46,7 +46,8 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `true` is not the number 1 and "2" is not the number 2, whatever Python would allow.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class NetworkSettings(_Section):
@@ -315,7 +316,11 @@ def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> Environme
         raise ConfigError([f"{shown}: no such environment file; available: "
                            f"{', '.join(available_environments(directory))}"])
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{shown}: byte {exc.start} is not UTF-8: save the file as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{shown}: cannot be read: {exc.strerror}"]) from None
     return parse_environment(name, data, shown)

@@ -59,6 +59,9 @@ BAD_INPUTS = [
     ({"acount": "123456789012"}, "acount", "'123456789012'"),
     ({"accelerators": {"instance_typ": "trn2.48xlarge"}}, "accelerators.instance_typ", "'trn2.48xlarge'"),
     ({"account": "12345"}, "account", "'12345'"),
+    ({"account": 123456789012}, "account", "123456789012"),  # a number, not the string
+    ({"serving": {"num_speculative_tokens": True}}, "serving.num_speculative_tokens", "true"),
+    ({"accelerators": {"max_size": "2"}}, "accelerators.max_size", "'2'"),
     ({"region": "Ohio"}, "region", "'Ohio'"),
     ({"availability_zones": ["us-west-2a", "us-east-2b"]}, "availability_zones.0", "'us-west-2a'"),
     ({"availability_zones": ["us-east-2a", "us-east-2a"]}, "availability_zones",
@@ -131,11 +134,14 @@ def test_unknown_keys_list_no_silent_typos():
 def test_file_level_errors_are_one_line(tmp_path):
     (tmp_path / "broken.json").write_text('{"account": "123456789012",,}')
     (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "latin1.json").write_bytes('{"tags": {"owner": "José"}}'.encode("latin-1"))
     with pytest.raises(ConfigError, match=r"^\S+broken.json:1:\d+: not valid JSON: "):
         load_environment("broken", tmp_path)
     with pytest.raises(ConfigError, match="must hold a JSON object, not list"):
         load_environment("list", tmp_path)
-    with pytest.raises(ConfigError, match="no such environment file; available: broken, list"):
+    with pytest.raises(ConfigError, match=r"latin1.json: byte \d+ is not UTF-8: save the file as UTF-8$"):
+        load_environment("latin1", tmp_path)
+    with pytest.raises(ConfigError, match="no such environment file; available: broken, latin1, list"):
         load_environment("missing", tmp_path)
     with pytest.raises(ConfigError, match="-c env='../etc' is not allowed"):
         load_environment("../etc", tmp_path)
