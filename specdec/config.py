@@ -307,11 +307,11 @@ def available_environments(directory: Path = ENVIRONMENTS_DIR) -> list[str]:
 
 
 def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> Environment:
-    path = directory / f"{name}.json"
-    shown = f"environments/{name}.json" if directory == ENVIRONMENTS_DIR else str(path)
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", name):
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", name):
         raise ConfigError([f"-c env={name!r} is not allowed: lower-case letters, digits and '-', "
                            "starting with a letter, at most 21 characters"])
+    path = directory / f"{name}.json"
+    shown = f"environments/{name}.json" if directory == ENVIRONMENTS_DIR else str(path)
     if not path.is_file():
         raise ConfigError([f"{shown}: no such environment file; available: "
                            f"{', '.join(available_environments(directory))}"])

@@ -145,6 +145,8 @@ def test_file_level_errors_are_one_line(tmp_path):
         load_environment("missing", tmp_path)
     with pytest.raises(ConfigError, match="-c env='../etc' is not allowed"):
         load_environment("../etc", tmp_path)
+    with pytest.raises(ConfigError, match="-c env=5 is not allowed"):  # the CLI may pass JSON values
+        load_environment(5, tmp_path)
 
 
 @pytest.fixture
