@@ -21,7 +21,8 @@ from specdec import names
 # Trn2). Check values with `helm show values oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0`.
 NEURON_CHART = "oci://public.ecr.aws/neuron/neuron-helm-chart"
 NEURON_CHART_VERSION = "1.10.0"
-# Neuron docs' k8s-neuron-monitor-daemonset.yml (aws-neuron-sdk src/k8/), newest revision.
+# The tag the Neuron docs' k8s-neuron-monitor-daemonset.yml (aws-neuron-sdk src/k8/) pins; newer tags
+# (1.10.0, with the Neuron operator) exist: bump deliberately, with the chart.
 NEURON_MONITOR_IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.3.0"
 
 NEURON_TOLERATION = {"key": names.NEURON_TAINT_KEY, "operator": "Exists", "effect": names.NEURON_TAINT_EFFECT}
