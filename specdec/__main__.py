@@ -61,6 +61,22 @@ def _manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    import boto3  # only this command talks to AWS
+
+    from specdec import preflight
+
+    environment = load_environment(args.env)
+    session = boto3.Session(profile_name=args.profile)
+    if session.get_credentials() is None:
+        print("no AWS credentials found: set AWS_PROFILE (or pass --profile) or run `aws configure`",
+              file=sys.stderr)
+        return 2
+    results = preflight.run(environment, session)
+    print(preflight.report(f"environments/{args.env}.json", environment, results))
+    return 1 if any(r.status == "FAIL" for r in results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # Commands that build charts start jsii; keep its Node end-of-life banner out of their output.
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -84,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     manifests.add_argument("-o", "--outdir", default="dist/manifests",
                            help="output folder (default: dist/manifests)")
     manifests.set_defaults(run=_manifests)
+    check = commands.add_parser(
+        "preflight", help="read-only checks of the AWS account (credentials, zones, Trn2 offering, "
+        "reservation, CDK bootstrap) before a deploy")
+    check.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
+    check.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
+    check.set_defaults(run=_preflight)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
