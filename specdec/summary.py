@@ -91,6 +91,7 @@ def summarize(outdir: Path) -> str:
     by_type = Counter(r["Type"] for r in resources.values())
     kinds = Counter(o["kind"] for o in objects)
     stack_name = artifact["properties"].get("stackName", artifact["displayName"])
+    env_name = stack_name.removeprefix("specdec-")
     lines = [
         f"stack        {stack_name} (select it as {artifact['displayName']}) in {account_region}",
         f"template     {template_path} ({len(resources)} resources)",
@@ -101,7 +102,7 @@ def summarize(outdir: Path) -> str:
           for h in helm_releases(template)),
         *(f"validation   {line}" for line in _validation_results(outdir)),
         f"manifests    {manifests_dir}/ ({len(objects)} files)",
-        f"next         npx cdk deploy {artifact['displayName']} -c env={stack_name.removeprefix('specdec-')}"
-        "   (AWS credentials and `cdk bootstrap` first: README, 'Deploying for real')",
+        f"next         python -m specdec preflight -e {env_name}, then "
+        f"npx cdk deploy {artifact['displayName']} -c env={env_name}   (README, 'Deploying for real')",
     ]
     return "\n".join(lines)

@@ -15,7 +15,8 @@ def test_summary_names_stack_region_node_groups_validation_and_where_files_are(s
     assert any("trn2.48xlarge" in line for line in nodegroups)
     assert "AwsSolutions success: 0 open findings" in text
     assert f"manifests    {dev.outdir / 'manifests'}/ ({len(dev.objects)} files)" in text
-    assert "next         npx cdk deploy SpecDecStack -c env=dev" in text
+    assert ("next         python -m specdec preflight -e dev, then "
+            "npx cdk deploy SpecDecStack -c env=dev") in text
 
 
 def test_summary_writes_every_applied_kubernetes_object_as_yaml(shipped):
