@@ -26,7 +26,7 @@ USABLE_STATES = {"capacity_block": {"active", "scheduled"}, "capacity_reservatio
 @dataclass(frozen=True)
 class Result:
     check: str
-    status: str  # "ok", "FAIL" or "skip"
+    status: str  # "ok", "FAIL", "warn" (deploys, but you will miss it) or "skip"
     detail: str
 
 
@@ -38,6 +38,10 @@ def _fail(check: str, detail: str) -> Result:
     return Result(check, "FAIL", detail)
 
 
+def _warn(check: str, detail: str) -> Result:
+    return Result(check, "warn", detail)
+
+
 def _skip(check: str, detail: str) -> Result:
     return Result(check, "skip", detail)
 
@@ -47,6 +51,22 @@ def check_account(env: Environment, sts) -> Result:
     if account != env.account:
         return _fail("account", f"credentials are for {account}, but account = '{env.account}'")
     return _ok("account", f"credentials are for {account}")
+
+
+def check_cluster_access(env: Environment, sts) -> Result:
+    """Will the person deploying be able to use kubectl afterwards?"""
+    arn = sts.get_caller_identity()["Arn"]
+    # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION is how a role's caller shows up.
+    parts = arn.split(":", 5)[-1].split("/")
+    if parts[0] != "assumed-role":
+        return _warn("kubectl", f"you deploy as {arn}; only roles get cluster access: list a role you can "
+                                "assume in cluster.admin_role_arns")
+    role = parts[1]
+    if any(admin.rsplit("/", 1)[-1] == role for admin in env.cluster.admin_role_arns):
+        return _ok("kubectl", f"role {role} is in cluster.admin_role_arns")
+    return _warn("kubectl", f"role {role} is not in cluster.admin_role_arns: the cluster will deploy, "
+                            "but your kubectl will be refused; add arn:aws:iam::"
+                            f"{env.account}:role/{role} (with its path, if it has one)")
 
 
 def check_zones(env: Environment, ec2) -> Result:
@@ -144,6 +164,7 @@ def check_existing_bucket(env: Environment, s3) -> Result:
 
 CHECKS: list[tuple[Callable[[Environment, object], Result], str]] = [
     (check_account, "sts"),
+    (check_cluster_access, "sts"),
     (check_zones, "ec2"),
     (check_offering, "ec2"),
     (check_reservation, "ec2"),

@@ -49,10 +49,28 @@ def test_a_bootstrapped_account_is_ready_for_dev(aws):
     env = environment()
     results = by_check(preflight.run(env, aws))
     assert {k: r.status for k, r in results.items()} == {
-        "account": "ok", "zones": "ok", "trn2 zone": "ok", "reservation": "skip", "bootstrap": "ok",
-        "hf token": "skip", "model bucket": "skip"}
+        "account": "ok", "kubectl": "warn", "zones": "ok", "trn2 zone": "ok", "reservation": "skip",
+        "bootstrap": "ok", "hf token": "skip", "model bucket": "skip"}
     assert preflight.report("environments/dev.json", env, list(results.values())).endswith(
         "ready: npx cdk deploy SpecDecStack -c env=dev")
+
+
+def test_kubectl_access_is_checked_against_the_admin_roles():
+    def sts(arn: str):
+        client = boto3.client("sts", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+        stubber = Stubber(client)
+        stubber.add_response("get_caller_identity", {"Arn": arn, "Account": ACCOUNT, "UserId": "AID"})
+        stubber.activate()
+        return client
+
+    admins = environment(cluster={"admin_role_arns": [f"arn:aws:iam::{ACCOUNT}:role/teams/platform"]})
+    deployer = f"arn:aws:sts::{ACCOUNT}:assumed-role/platform/alice"
+    assert preflight.check_cluster_access(admins, sts(deployer)).status == "ok"
+    missing = preflight.check_cluster_access(environment(), sts(deployer))
+    assert missing.status == "warn"
+    assert f"add arn:aws:iam::{ACCOUNT}:role/platform" in missing.detail
+    user = preflight.check_cluster_access(admins, sts(f"arn:aws:iam::{ACCOUNT}:user/bob"))
+    assert user.status == "warn" and "only roles get cluster access" in user.detail
 
 
 def test_an_unbootstrapped_account_is_told_the_exact_command(aws):
