@@ -8,6 +8,7 @@ specdec/serve_command.py; this chart only decides how the pods run.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 import cdk8s
 from cdk8s_plus_36 import k8s
@@ -30,6 +31,27 @@ STARTUP_FAILURE_THRESHOLD = 570
 TERMINATION_GRACE_SECONDS = 120
 # Time for endpoints to drop the pod before vLLM stops accepting connections.
 PRE_STOP_SLEEP_SECONDS = 10
+# AWS Load Balancer Controller Service annotations (LBC docs, guide/service/annotations.md).
+# IP targets send NLB traffic straight to the pod IPs (VPC CNI). Client IP preservation is off by
+# default for IP targets over TCP (ELB docs, "Client IP preservation"); it is stated anyway because
+# the NetworkPolicy relies on it: the pods then see the NLB's private IPs, inside the VPC CIDR.
+NLB_CLASS = "service.k8s.aws/nlb"
+_LB = "service.beta.kubernetes.io/aws-load-balancer"
+NLB_ANNOTATIONS = {
+    f"{_LB}-scheme": "internal",
+    f"{_LB}-nlb-target-type": "ip",
+    f"{_LB}-target-group-attributes": "preserve_client_ip.enabled=false",
+    # A target takes traffic only once vLLM answers /health (models loaded), not when the port opens.
+    f"{_LB}-healthcheck-protocol": "http",
+    f"{_LB}-healthcheck-path": "/health",
+}
+
+
+@dataclass(frozen=True)
+class InternalLoadBalancer:
+    """Reach the servers through internal NLBs too; the VPC CIDR is where the NLBs' traffic comes from."""
+
+    vpc_cidr: str
 
 
 def server_labels(variant: str) -> dict[str, str]:
@@ -43,22 +65,24 @@ def server_labels(variant: str) -> dict[str, str]:
 
 class ServingChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str, *, settings: ServingSettings,
-                 instance: AcceleratorInstance, logical_neuron_cores: int) -> None:
+                 instance: AcceleratorInstance, logical_neuron_cores: int,
+                 load_balancer: InternalLoadBalancer | None = None) -> None:
         super().__init__(scope, id, namespace=settings.namespace)
         chips = settings.tensor_parallel_size // instance.logical_cores_per_chip(logical_neuron_cores)
         variants = [names.SPECULATIVE_VARIANT]
         if settings.baseline_enabled:
             variants.append(names.BASELINE_VARIANT)
         for variant in variants:
-            _Server(self, variant, settings=settings, variant=variant, chips=chips)
-        _server_network_policy(self, settings)
+            _Server(self, variant, settings=settings, variant=variant, chips=chips,
+                    load_balanced=load_balancer is not None)
+        _server_network_policy(self, settings, load_balancer)
 
 
 class _Server(Construct):
-    """Deployment, Service and PodDisruptionBudget of one variant."""
+    """Deployment, Service(s) and PodDisruptionBudget of one variant."""
 
     def __init__(self, scope: Construct, id: str, *, settings: ServingSettings, variant: str,
-                 chips: int) -> None:
+                 chips: int, load_balanced: bool) -> None:
         super().__init__(scope, id)
         speculative = variant == names.SPECULATIVE_VARIANT
         name, labels = names.server_name(variant), server_labels(variant)
@@ -96,6 +120,22 @@ class _Server(Construct):
                                        target_port=k8s.IntOrString.from_string(HTTP))],
             ),
         )
+        if load_balanced:
+            # A second Service, so in-cluster clients keep the ClusterIP one whatever happens to the NLB.
+            k8s.KubeService(
+                self, "LoadBalancer",
+                metadata=k8s.ObjectMeta(name=names.load_balancer_service_name(variant), labels=labels,
+                                        annotations=NLB_ANNOTATIONS),
+                spec=k8s.ServiceSpec(
+                    type="LoadBalancer",
+                    load_balancer_class=NLB_CLASS,
+                    # IP targets need no node ports: none are opened on the nodes.
+                    allocate_load_balancer_node_ports=False,
+                    selector=selector.match_labels,
+                    ports=[k8s.ServicePort(name=HTTP, port=names.SERVING_PORT, protocol="TCP",
+                                           target_port=k8s.IntOrString.from_string(HTTP))],
+                ),
+            )
         # Voluntary evictions (node drains, upgrades) take at most one server of a variant at a time.
         k8s.KubePodDisruptionBudget(
             self, "DisruptionBudget",
@@ -194,11 +234,16 @@ def _wait_for_models_script(models: list[str]) -> str:
             "done")
 
 
-def _server_network_policy(scope: Construct, settings: ServingSettings) -> None:
-    """Only the benchmark, an optional gateway and the metrics scraper reach the servers.
+def _server_network_policy(scope: Construct, settings: ServingSettings,
+                           load_balancer: InternalLoadBalancer | None) -> None:
+    """Only the benchmark, an optional gateway and the metrics scraper reach the servers, and with
+    an internal load balancer also the VPC (the NLBs' private IPs are all a pod sees of its clients).
 
     Enforced only where the cluster enforces NetworkPolicy (VPC CNI `enableNetworkPolicy`).
     """
+    serving_port = [k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(names.SERVING_PORT),
+                                          protocol="TCP")]
+
     def pods(component: str) -> k8s.NetworkPolicyPeer:
         return k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(
             match_labels={names.COMPONENT_LABEL: component}))
@@ -217,8 +262,10 @@ def _server_network_policy(scope: Construct, settings: ServingSettings) -> None:
                     k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(
                         match_labels={"kubernetes.io/metadata.name": settings.metrics_namespace})),
                 ],
-                ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(names.SERVING_PORT),
-                                             protocol="TCP")],
-            )],
+                ports=serving_port,
+            )] + ([k8s.NetworkPolicyIngressRule(
+                from_=[k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr=load_balancer.vpc_cidr))],
+                ports=serving_port,
+            )] if load_balancer else []),
         ),
     )

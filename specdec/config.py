@@ -234,6 +234,11 @@ class ServingSettings(_Section):
         description="Namespace of the metrics scraper allowed to reach the servers (the CloudWatch "
         "agent of the amazon-cloudwatch-observability add-on runs in amazon-cloudwatch).",
     )
+    internal_load_balancer: bool = Field(
+        False,
+        description="Also reach each server through an internal Network Load Balancer (VPC only), "
+        "made by the AWS Load Balancer Controller, which is then installed too (docs/serving.md).",
+    )
 
 
 class Environment(_Section):

@@ -44,6 +44,15 @@ def server_name(variant: str) -> str:
     return f"vllm-{variant}"
 
 
+# With serving.internal_load_balancer: a second Service per variant, of type LoadBalancer, that the
+# AWS Load Balancer Controller (service account below, in kube-system) turns into an internal NLB.
+LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+
+
+def load_balancer_service_name(variant: str) -> str:
+    return f"{server_name(variant)}-nlb"
+
+
 # neuron-monitor (Neuron docs, "Neuron Monitor DaemonSet"): a Prometheus endpoint on every Trn2 node.
 NEURON_MONITOR_NAMESPACE = "neuron-monitor"
 NEURON_MONITOR_PORT = 8000

@@ -9,12 +9,14 @@ from constructs import Construct
 
 from cdk_constructs.accelerator_capacity import AcceleratorCapacity
 from cdk_constructs.cluster import Cluster
+from cdk_constructs.load_balancer_controller import LoadBalancerController
 from cdk_constructs.log_retention import LogGroupRemovalPolicy
 from cdk_constructs.model_cache import CacheConsumers, ModelCache
 from cdk_constructs.network import Network
 from cdk_constructs.neuron import NeuronSoftware
 from cdk_constructs.workload import Workload
 from k8s.namespace import NamespaceChart
+from specdec import names
 from specdec.config import Environment
 
 
@@ -51,8 +53,12 @@ class SpecDecStack(Stack):
                    availability_zone=environment.accelerators.availability_zone, cluster=cluster,
                    consumers=CacheConsumers(serving.namespace, [serving.target_model, serving.draft_model]),
                    charts=charts, namespace_manifest=namespace)
+        # Only with serving.internal_load_balancer: the controller that makes the servers' NLBs.
+        controller_chart = (LoadBalancerController(self, "LoadBalancerController", cluster=cluster).chart
+                            if serving.internal_load_balancer else None)
         Workload(self, "Workload", cluster=cluster.cluster, charts=charts, environment=environment,
-                 namespace=namespace, model_cache=model_cache.manifest)
+                 namespace=namespace, model_cache=model_cache.manifest,
+                 load_balancer_controller=controller_chart)
 
         CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
         CfnOutput(
@@ -66,8 +72,23 @@ class SpecDecStack(Stack):
                               "model_cache.existing_bucket_name to this")
         CfnOutput(self, "SystemNodegroupName", value=cluster.system_nodegroup.nodegroup_name)
         CfnOutput(self, "AcceleratorNodegroupName", value=accelerators.nodegroup.nodegroup_name)
+        if serving.internal_load_balancer:
+            CfnOutput(
+                self, "InternalLoadBalancersCommand",
+                description="Run this for the DNS names of the servers' internal NLBs (port "
+                            f"{names.SERVING_PORT}, reachable from inside the VPC)",
+                value=internal_load_balancers_command(environment),
+            )
 
     @property
     def availability_zones(self) -> list[str]:
         # Zones come from the environment file, so synth never looks them up in the account.
         return self._zones
+
+
+def internal_load_balancers_command(environment: Environment) -> str:
+    serving = environment.serving
+    variants = [names.SPECULATIVE_VARIANT] + ([names.BASELINE_VARIANT] if serving.baseline_enabled else [])
+    services = " ".join(names.load_balancer_service_name(v) for v in variants)
+    return (f"kubectl -n {serving.namespace} get svc {services} "
+            "-o custom-columns=NAME:.metadata.name,DNS:.status.loadBalancer.ingress[0].hostname")
