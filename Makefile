@@ -12,22 +12,26 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Python packages into $(VENV) (about a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "==> the pinned CDK CLI into node_modules"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .venv-checkov/.installed: requirements-checkov.txt
+	@echo "==> checkov into its own .venv-checkov (it pins older libraries)"
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 synth: $(VENV)/.installed node_modules/.installed
+	@echo "==> cdk synth SpecDecStack -c env=$(ENV) (offline, about 10 s)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth SpecDecStack --quiet -c env=$(ENV)
 	$(BIN)/python -m specdec summary cdk.out
 
@@ -35,6 +39,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 test: setup lint
+	@echo "==> pytest: config rules, gates (cfn-lint, cdk-nag, Kubernetes schemas, checkov), stack specification"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 
 bench: setup
