@@ -50,7 +50,8 @@ class CacheConsumers:
 class ModelCache(Construct):
     def __init__(self, scope: Construct, id: str, *, settings: ModelCacheSettings, vpc: ec2.IVpc,
                  availability_zone: str, cluster: Cluster, consumers: CacheConsumers,
-                 charts: cdk8s.App, namespace_manifest: IDependable) -> None:
+                 charts: cdk8s.App, namespace_manifest: IDependable,
+                 csi_driver_version: str | None = None) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         destroy, retain = RemovalPolicy.DESTROY, RemovalPolicy.RETAIN
@@ -82,7 +83,7 @@ class ModelCache(Construct):
         )
         self.association.apply_removal_policy(file_system_policy)
 
-        self.csi_driver = self._csi_driver(cluster)
+        self.csi_driver = self._csi_driver(cluster, csi_driver_version)
         self.prefetch_role = self._prefetch_identity(cluster, consumers.namespace,
                                                      settings.hf_token_secret_name, stack)
 
@@ -179,7 +180,7 @@ class ModelCache(Construct):
         cfn.add_property_override("LustreConfiguration.MetadataConfiguration", {"Mode": "AUTOMATIC"})
         return file_system
 
-    def _csi_driver(self, cluster: Cluster) -> eks_l1.CfnAddon:
+    def _csi_driver(self, cluster: Cluster, version: str | None) -> eks_l1.CfnAddon:
         """The FSx CSI driver add-on; its controller gets a Pod Identity role.
 
         Only static provisioning is used (the PV names this file system), so the controller never
@@ -195,7 +196,8 @@ class ModelCache(Construct):
             self, "CsiDriver",
             cluster_name=cluster.cluster.cluster_name,
             addon_name=CSI_ADDON,
-            # No version: EKS installs its default build for the cluster's Kubernetes version.
+            # None: EKS installs its default build for the cluster's Kubernetes version.
+            addon_version=version,
             resolve_conflicts="OVERWRITE",
             pod_identity_associations=[eks_l1.CfnAddon.PodIdentityAssociationProperty(
                 service_account=CSI_CONTROLLER_SERVICE_ACCOUNT, role_arn=role.role_arn)],

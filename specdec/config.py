@@ -88,6 +88,9 @@ class AddonVersions(_Section):
     pod_identity_agent: str | None = Field(
         None, pattern=ADDON_VERSION, description="eks-pod-identity-agent build."
     )
+    fsx_csi_driver: str | None = Field(
+        None, pattern=ADDON_VERSION, description="aws-fsx-csi-driver build (the model cache's)."
+    )
 
 
 class ClusterSettings(_Section):

@@ -52,7 +52,8 @@ class SpecDecStack(Stack):
         model_cache = ModelCache(self, "ModelCache", settings=environment.model_cache, vpc=network.vpc,
                    availability_zone=environment.accelerators.availability_zone, cluster=cluster,
                    consumers=CacheConsumers(serving.namespace, [serving.target_model, serving.draft_model]),
-                   charts=charts, namespace_manifest=namespace)
+                   charts=charts, namespace_manifest=namespace,
+                   csi_driver_version=environment.cluster.addon_versions.fsx_csi_driver)
         # Only with serving.internal_load_balancer: the controller that makes the servers' NLBs.
         controller_chart = (LoadBalancerController(self, "LoadBalancerController", cluster=cluster).chart
                             if serving.internal_load_balancer else None)

@@ -17,6 +17,7 @@ PINNED = {
     "kube_proxy": "v1.35.0-eksbuild.2",
     "coredns": "v1.12.4-eksbuild.1",
     "pod_identity_agent": "v1.3.8-eksbuild.2",
+    "fsx_csi_driver": "v1.7.0-eksbuild.1",
 }
 
 
@@ -135,12 +136,12 @@ def test_each_core_addon_exists_exactly_once_and_eks_bootstraps_no_self_managed_
 
 def test_addon_versions_default_to_eks_and_can_be_pinned(dev, custom):
     for name, (_, addon) in addons(dev).items():
-        if name in ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"):
-            assert "AddonVersion" not in addon["Properties"], name
+        assert "AddonVersion" not in addon["Properties"], name
     pinned = {name: addon["Properties"].get("AddonVersion") for name, (_, addon) in addons(custom).items()}
     assert pinned["vpc-cni"] == PINNED["vpc_cni"] and pinned["kube-proxy"] == PINNED["kube_proxy"]
     assert pinned["coredns"] == PINNED["coredns"]
     assert pinned["eks-pod-identity-agent"] == PINNED["pod_identity_agent"]
+    assert pinned["aws-fsx-csi-driver"] == PINNED["fsx_csi_driver"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
