@@ -310,6 +310,21 @@ def parse_environment(name: str, data: Any, source: str) -> Environment:
     return env
 
 
+class DuplicateKeyError(ValueError):
+    def __init__(self, key: str, value: Any):
+        super().__init__(key)
+        self.key, self.value = key, value
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(key, value)
+        seen[key] = value
+    return seen
+
+
 def available_environments(directory: Path = ENVIRONMENTS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.json"))
 
@@ -324,7 +339,10 @@ def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> Environme
         raise ConfigError([f"{shown}: no such environment file; available: "
                            f"{', '.join(available_environments(directory))}"])
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except DuplicateKeyError as exc:
+        raise ConfigError([f"{shown}: {exc.key} = {_show(exc.value)} is not allowed: the key appears "
+                           "twice in one object, and only the last would count"]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"]) from None
     except UnicodeDecodeError as exc:

@@ -134,6 +134,8 @@ def test_unknown_keys_list_no_silent_typos():
 def test_file_level_errors_are_one_line(tmp_path):
     (tmp_path / "broken.json").write_text('{"account": "123456789012",,}')
     (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "twice.json").write_text('{"region": "us-east-2", "cluster": {"system_nodes": {}, '
+                                         '"system_nodes": {"max_size": 9}}}')
     (tmp_path / "latin1.json").write_bytes('{"tags": {"owner": "José"}}'.encode("latin-1"))
     with pytest.raises(ConfigError, match=r"^\S+broken.json:1:\d+: not valid JSON: "):
         load_environment("broken", tmp_path)
@@ -141,7 +143,10 @@ def test_file_level_errors_are_one_line(tmp_path):
         load_environment("list", tmp_path)
     with pytest.raises(ConfigError, match=r"latin1.json: byte \d+ is not UTF-8: save the file as UTF-8$"):
         load_environment("latin1", tmp_path)
-    with pytest.raises(ConfigError, match="no such environment file; available: broken, latin1, list"):
+    with pytest.raises(ConfigError, match=r"twice.json: system_nodes = \{\"max_size\": 9\} is not allowed: "
+                                          "the key appears twice in one object"):
+        load_environment("twice", tmp_path)
+    with pytest.raises(ConfigError, match="no such environment file; available: broken, latin1, list, twice"):
         load_environment("missing", tmp_path)
     with pytest.raises(ConfigError, match="-c env='../etc' is not allowed"):
         load_environment("../etc", tmp_path)
