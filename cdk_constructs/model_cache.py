@@ -95,6 +95,7 @@ class ModelCache(Construct):
                 dns_name=self.file_system.dns_name,
                 mount_name=self.file_system.mount_name,
                 capacity_gib=settings.storage_capacity_gib,
+                availability_zone=availability_zone,
             ),
             model_ids=consumers.model_ids,
             region=stack.region,

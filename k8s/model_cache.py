@@ -37,6 +37,7 @@ class LustreVolume:
     dns_name: str
     mount_name: str
     capacity_gib: int
+    availability_zone: str  # Lustre is single-zone
 
 
 class ModelCacheChart(cdk8s.Chart):
@@ -46,7 +47,7 @@ class ModelCacheChart(cdk8s.Chart):
         super().__init__(scope, id)
         self._namespace = namespace
         self._claim(volume)
-        self._prefetch_job(model_ids, region, hf_token_secret_name)
+        self._prefetch_job(model_ids, region, hf_token_secret_name, volume.availability_zone)
 
     def _claim(self, volume: LustreVolume) -> None:
         capacity = {"storage": k8s.Quantity.from_string(f"{volume.capacity_gib}Gi")}
@@ -82,7 +83,7 @@ class ModelCacheChart(cdk8s.Chart):
             ),
         )
 
-    def _prefetch_job(self, model_ids: list[str], region: str, secret: str | None) -> None:
+    def _prefetch_job(self, model_ids: list[str], region: str, secret: str | None, zone: str) -> None:
         files = {name: (SCRIPTS_DIR / name).read_text() for name in (PREFETCH_SCRIPT, PREFETCH_REQUIREMENTS)}
         args = [*model_ids, "--models-dir", names.MODELS_DIR, "--marker", names.COMPLETE_MARKER,
                 "--compile-cache-dir", names.COMPILE_CACHE_DIR]
@@ -120,6 +121,14 @@ class ModelCacheChart(cdk8s.Chart):
                         service_account_name=names.MODEL_PREFETCH_SERVICE_ACCOUNT,
                         restart_policy="Never",  # one pod per attempt keeps each attempt's logs
                         node_selector={names.POOL_LABEL: names.SYSTEM_POOL},
+                        # Tens of GB go to the file system: from its own zone if a system node is
+                        # there (faster, no cross-zone transfer), from another zone otherwise.
+                        affinity=k8s.Affinity(node_affinity=k8s.NodeAffinity(
+                            preferred_during_scheduling_ignored_during_execution=[
+                                k8s.PreferredSchedulingTerm(weight=100, preference=k8s.NodeSelectorTerm(
+                                    match_expressions=[k8s.NodeSelectorRequirement(
+                                        key="topology.kubernetes.io/zone", operator="In", values=[zone])]))],
+                        )),
                         security_context=k8s.PodSecurityContext(
                             run_as_non_root=True, run_as_user=UNPRIVILEGED_USER,
                             run_as_group=UNPRIVILEGED_USER,

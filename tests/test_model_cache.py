@@ -212,6 +212,15 @@ def test_the_prefetch_job_downloads_both_models_on_cpu_nodes(each):
     assert mounts["model-cache"] == names.MODEL_CACHE_MOUNT
 
 
+def test_the_prefetch_job_prefers_a_node_in_the_file_systems_zone(each):
+    env, synth = each
+    (preference,) = prefetch_job(synth)["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    zone = env.accelerators.availability_zone
+    assert preference["preference"]["matchExpressions"] == [
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}]
+
+
 def test_the_prefetch_job_runs_the_repositorys_script_with_pinned_packages(dev):
     job = prefetch_job(dev)
     (config_map,) = [c for c in dev.objects_of("ConfigMap")
