@@ -63,11 +63,17 @@ def _manifests(args: argparse.Namespace) -> int:
 
 def _preflight(args: argparse.Namespace) -> int:
     import boto3  # only this command talks to AWS
+    from botocore.exceptions import ProfileNotFound
 
     from specdec import preflight
 
     environment = load_environment(args.env)
-    session = boto3.Session(profile_name=args.profile)
+    try:
+        session = boto3.Session(profile_name=args.profile)
+    except ProfileNotFound:
+        print(f"--profile {args.profile}: no such AWS profile (see `aws configure list-profiles`)",
+              file=sys.stderr)
+        return 2
     if session.get_credentials() is None:
         print("no AWS credentials found: set AWS_PROFILE (or pass --profile) or run `aws configure`",
               file=sys.stderr)

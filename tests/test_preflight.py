@@ -165,3 +165,18 @@ def test_an_unknown_reservation_id_fails_with_the_ec2_message():
     assert result.status == "FAIL"
     assert result.detail == ("accelerators.reservation_id = 'cr-0123456789abcdef0': "
                              "The capacity reservation ID 'cr-0123456789abcdef0' does not exist")
+
+
+def test_the_command_line_explains_missing_credentials_and_profiles_in_one_line(monkeypatch, capsys):
+    from specdec.__main__ import main
+
+    for variable in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["preflight", "-e", "dev", "--profile", "nope"]) == 2
+    assert capsys.readouterr().err == (
+        "--profile nope: no such AWS profile (see `aws configure list-profiles`)\n")
+    assert main(["preflight", "-e", "dev"]) == 2
+    assert capsys.readouterr().err.startswith("no AWS credentials found")
