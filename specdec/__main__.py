@@ -27,6 +27,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _env_table(args: argparse.Namespace) -> int:
     if args.write:
+        if not args.write.is_file():
+            raise SystemExit(f"{args.write}: no such file")
         args.write.write_text(update_readme(args.write.read_text()))
         print(f"updated the environment-key table in {args.write}")
     else:

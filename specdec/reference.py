@@ -47,6 +47,8 @@ def environment_table() -> str:
 
 def update_readme(text: str) -> str:
     """README text with the table between the markers replaced by the current one."""
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"no table markers to replace: the file needs the lines {BEGIN} and {END}")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return head + environment_table() + tail

@@ -17,6 +17,8 @@ from specdec.manifests import helm_releases, kubernetes_objects
 
 
 def _stack_artifact(outdir: Path) -> dict:
+    if not (outdir / "manifest.json").is_file():
+        raise SystemExit(f"{outdir}: no cloud assembly here; run `make synth` first")
     manifest = json.loads((outdir / "manifest.json").read_text())
     stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
     if len(stacks) != 1:

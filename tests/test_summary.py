@@ -1,5 +1,6 @@
 """`make synth` ends with a summary a person can read, and the manifests written beside it."""
 
+import pytest
 import yaml
 
 from specdec.summary import summarize
@@ -24,3 +25,11 @@ def test_summary_writes_every_applied_kubernetes_object_as_yaml(shipped):
     summarize(dev.outdir)
     written = sorted((dev.outdir / "manifests").glob("*.yaml"))
     assert [yaml.safe_load(p.read_text()) for p in written] == dev.objects
+
+
+def test_summary_of_a_folder_without_a_cloud_assembly_says_what_to_run(tmp_path, capsys):
+    from specdec.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["summary", str(tmp_path)])
+    assert stop.value.code == f"{tmp_path}: no cloud assembly here; run `make synth` first"
