@@ -6,7 +6,7 @@ import cdk8s
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IDependable
 
-from k8s.serving import InternalLoadBalancer, ServingChart
+from k8s.serving import ServingChart
 from specdec.config import Environment
 
 
@@ -16,14 +16,8 @@ class Workload(Construct):
                  model_cache: eks.KubernetesManifest,
                  load_balancer_controller: IDependable | None = None) -> None:
         super().__init__(scope, id)
-        chart = ServingChart(
-            charts, "serving",
-            settings=environment.serving,
-            instance=environment.instance,
-            logical_neuron_cores=environment.accelerators.logical_neuron_cores,
-            load_balancer=(InternalLoadBalancer(vpc_cidr=environment.network.vpc_cidr)
-                           if load_balancer_controller else None),
-        )
+        chart = ServingChart.for_environment(charts, "serving", environment,
+                                             load_balanced=load_balancer_controller is not None)
         self.manifest = cluster.add_cdk8s_chart("Serving", chart)
         # After the model cache's claim on deploy, so before it on destroy: a claim still mounted
         # by a server is held by the pvc-protection finalizer and its deletion would wait.

@@ -15,7 +15,7 @@ from cdk8s_plus_36 import k8s
 from constructs import Construct
 
 from specdec import names
-from specdec.config import ServingSettings
+from specdec.config import Environment, ServingSettings
 from specdec.instances import AcceleratorInstance
 from specdec.serve_command import model_dir, serve_args, serve_env
 
@@ -76,6 +76,15 @@ class ServingChart(cdk8s.Chart):
             _Server(self, variant, settings=settings, variant=variant, chips=chips,
                     load_balanced=load_balancer is not None)
         _server_network_policy(self, settings, load_balancer)
+
+    @classmethod
+    def for_environment(cls, scope: Construct, id: str, environment: Environment, *,
+                        load_balanced: bool = False) -> ServingChart:
+        """The chart as the stack applies it; `python -m specdec manifests` writes the same one."""
+        return cls(scope, id, settings=environment.serving, instance=environment.instance,
+                   logical_neuron_cores=environment.accelerators.logical_neuron_cores,
+                   load_balancer=(InternalLoadBalancer(vpc_cidr=environment.network.vpc_cidr)
+                                  if load_balanced else None))
 
 
 class _Server(Construct):

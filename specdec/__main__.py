@@ -55,8 +55,7 @@ def _manifests(args: argparse.Namespace) -> int:
     environment = load_environment(args.env)
     app = cdk8s.App(outdir=args.outdir, yaml_output_type=cdk8s.YamlOutputType.FILE_PER_CHART)
     NamespaceChart(app, "namespace", namespace=environment.serving.namespace)
-    ServingChart(app, "serving", settings=environment.serving, instance=environment.instance,
-                 logical_neuron_cores=environment.accelerators.logical_neuron_cores)
+    ServingChart.for_environment(app, "serving", environment)
     app.synth()
     for path in sorted(Path(args.outdir).glob("*.yaml")):
         print(path)
