@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from specdec import validation
+from specdec.bench import defaults as bench_defaults
+from specdec.bench.suites import SUITE_NAMES
 from specdec.instances import INSTANCES, AcceleratorInstance
 from specdec.rules import cross_field_errors
 
@@ -37,7 +40,10 @@ SAMPLE_IMAGE = (
 )
 
 
-class ConfigError(Exception):
+README_HINT = "no such key (check the spelling; see the README's table)"
+
+
+class ConfigError(validation.UserError):
     """One or more problems in an environment file; `str()` is one line per problem."""
 
     def __init__(self, problems: list[str]):
@@ -244,6 +250,45 @@ class ServingSettings(_Section):
     )
 
 
+class BenchmarkSettings(_Section):
+    """The speculative-vs-baseline benchmark (docs/benchmark.md); defaults are the published run's."""
+
+    run_after_deploy: bool = Field(
+        False,
+        description="Run the benchmark Job once a deploy changes what it measures (it waits for both "
+        "servers' /health first); `python -m specdec bench -e NAME` runs it on demand either way.",
+    )
+    suites: list[Literal[SUITE_NAMES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(SUITE_NAMES), min_length=1,
+        description="Prompt suites to run (specdec/bench/suites/): structured prompts, where "
+        "speculation should pay, and open-ended ones, where it should not.",
+    )
+    requests: int = Field(
+        bench_defaults.REQUESTS, ge=1, le=10000, description="Requests per suite and variant."
+    )
+    concurrency: int = Field(
+        bench_defaults.CONCURRENCY, ge=1, le=256,
+        description="Requests in flight at once (the sample's 4), the same for every variant.",
+    )
+    output_tokens: int = Field(
+        bench_defaults.OUTPUT_TOKENS, ge=2,
+        description="max_tokens of every request (the sample's 600); answers may stop earlier.",
+    )
+    temperature: float = Field(
+        bench_defaults.TEMPERATURE, ge=0.0, le=2.0,
+        description="Sampling temperature of every request. 0 (greedy) is the only fair A/B on the "
+        "default image: its speculative server always decodes greedily (docs/benchmark.md).",
+    )
+    health_timeout_minutes: int = Field(
+        330, ge=1, le=1440,
+        description="How long the Job waits for both servers' /health (model prefetch plus a first "
+        "compile take hours; the servers' own startup budget is 4 h 45 min).",
+    )
+    retain_results: bool = Field(
+        False, description="Keep the results bucket on `cdk destroy` (otherwise it is emptied and deleted)."
+    )
+
+
 class Environment(_Section):
     name: str = Field(description="Environment name; taken from the file name, not set in the file.")
     account: str = Field(pattern=r"^\d{12}$", description="AWS account id (12 digits).")
@@ -268,6 +313,9 @@ class Environment(_Section):
     serving: ServingSettings = Field(
         default_factory=ServingSettings, description="The vLLM servers."
     )
+    benchmark: BenchmarkSettings = Field(
+        default_factory=BenchmarkSettings, description="The speculative-vs-baseline benchmark."
+    )
 
     @property
     def stack_name(self) -> str:
@@ -278,35 +326,22 @@ class Environment(_Section):
         return INSTANCES[self.accelerators.instance_type]
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, str) else repr(value)
-
-
-def _pydantic_problem(error: dict) -> tuple[str, Any, str]:
-    path = ".".join(str(p) for p in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return path, error["input"], "no such key (check the spelling; see the README's table)"
-    if error["type"] == "missing":
-        return path, None, "a value: this key is required"
-    return path, error.get("input"), error["msg"][0].lower() + error["msg"][1:]
-
-
 def parse_environment(name: str, data: Any, source: str) -> Environment:
     """Validate already-loaded data; raise ConfigError with one line per problem."""
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the file must hold a JSON object, not {type(data).__name__}"])
     if "name" in data:
-        raise ConfigError([f"{source}: name = {_show(data['name'])} is not allowed: "
+        raise ConfigError([f"{source}: name = {validation.show(data['name'])} is not allowed: "
                            "the environment name is the file name"])
     try:
         env = Environment.model_validate({**data, "name": name})
     except ValidationError as exc:
-        problems = [_pydantic_problem(e) for e in exc.errors()]
+        problems = [(path, value, README_HINT if allowed.startswith("no such key") else allowed)
+                    for path, value, allowed in validation.problems(exc)]
     else:
         problems = cross_field_errors(env)
     if problems:
-        raise ConfigError([f"{source}: {path} = {_show(value)} is not allowed: {allowed}"
-                           for path, value, allowed in problems])
+        raise ConfigError([validation.line(source, *problem) for problem in problems])
     return env
 
 
@@ -341,8 +376,8 @@ def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> Environme
     try:
         data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_refuse_duplicate_keys)
     except DuplicateKeyError as exc:
-        raise ConfigError([f"{shown}: {exc.key} = {_show(exc.value)} is not allowed: the key appears "
-                           "twice in one object, and only the last would count"]) from None
+        raise ConfigError([validation.line(shown, exc.key, exc.value, "the key appears twice in one "
+                                           "object, and only the last would count")]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"]) from None
     except UnicodeDecodeError as exc:

@@ -1,8 +1,9 @@
 """Trainium2 instance shapes SpecDec can schedule on.
 
 Source: AWS Neuron docs, "Trainium2 architecture" and "Amazon EC2 Trn2 instances": each
-Trainium2 chip has 8 physical NeuronCore-v3 and 96 GiB of HBM; the logical NeuronCore
-configuration (LNC) fuses 1 or 2 physical cores into one logical core (default 2).
+Trainium2 chip has 8 physical NeuronCore-v3 and 96 GiB of HBM at 2.9 TB/s (46.4 TB/s for the 16
+chips of a trn2.48xlarge); the logical NeuronCore configuration (LNC) fuses 1 or 2 physical
+cores into one logical core (default 2).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class AcceleratorInstance:
     memory_gib: int
     physical_cores_per_chip: int = 8
     hbm_gib_per_chip: int = 96
+    hbm_bytes_per_s_per_chip: float = 2.9e12
 
     def logical_cores(self, lnc: int) -> int:
         return self.chips * self.physical_cores_per_chip // lnc

@@ -56,3 +56,14 @@ def load_balancer_service_name(variant: str) -> str:
 # neuron-monitor (Neuron docs, "Neuron Monitor DaemonSet"): a Prometheus endpoint on every Trn2 node.
 NEURON_MONITOR_NAMESPACE = "neuron-monitor"
 NEURON_MONITOR_PORT = 8000
+
+# The benchmark: a Job after deploys and a suspended CronJob that `python -m specdec bench -e` copies.
+BENCHMARK_NAME = "specdec-benchmark"
+BENCHMARK_SERVICE_ACCOUNT = "benchmark"
+# Its results in CloudWatch (metric names in specdec/bench/metrics.py) and in S3, one folder per run.
+BENCHMARK_METRICS_NAMESPACE = "SpecDec"
+BENCHMARK_RESULTS_PREFIX = "benchmarks"
+
+
+def service_url(variant: str, namespace: str) -> str:
+    return f"http://{server_name(variant)}.{namespace}.svc:{SERVING_PORT}"

@@ -1,0 +1,173 @@
+"""`python -m specdec bench`: against any OpenAI-compatible servers, or on a deployed cluster (-e)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from specdec.bench import defaults
+from specdec.bench.loadgen import LoadGeneratorError
+from specdec.bench.publish import PublishError, parse_s3_url
+from specdec.bench.results import BASELINE_ROLE, SPECULATIVE_ROLE, Deployment, Variant
+from specdec.bench.run import BenchError, BenchPlan, benchmark, wait_for_health, write_atomically
+from specdec.bench.suites import SUITE_NAMES, SuiteError
+
+
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: at least {minimum}")
+        return value
+    return parse
+
+
+def temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: between 0 and 2")
+    return value
+
+
+def server_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: an http(s) URL like http://host:8000")
+    return text.rstrip("/").removesuffix("/v1")
+
+
+def deployment(text: str) -> dict:
+    """Deployment facts as JSON, inline or in a file (@path)."""
+    source = text
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"{source}: cannot be read: {error.strerror}") from None
+    try:
+        facts = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error.msg}") from None
+    known = set(Deployment.model_fields)
+    if not isinstance(facts, dict) or set(facts) - known:
+        raise argparse.ArgumentTypeError(
+            f"{sorted(set(facts) - known) if isinstance(facts, dict) else facts!r} is not allowed: "
+            f"a JSON object with keys among {', '.join(sorted(known))}")
+    return facts
+
+
+def add_parser(commands) -> None:
+    bench = commands.add_parser(
+        "bench", help="speculative vs baseline benchmark: against URLs, or on a deployed cluster (-e)",
+        description="Run the same prompts with the same load against a speculative and a baseline "
+        "server and write one results document (docs/benchmark.md).")
+    where = bench.add_argument_group("where")
+    where.add_argument("-e", "--env", help="run the benchmark Job on this environment's deployed "
+                       "cluster (needs kubectl access) instead of against URLs")
+    where.add_argument("--context", help="kubectl context with -e (default: the one `aws eks "
+                       "update-kubeconfig` creates for the environment's cluster)")
+    where.add_argument("--speculative-url", type=server_url, help="base URL of the speculative server")
+    where.add_argument("--baseline-url", type=server_url, help="base URL of the baseline server")
+    load = bench.add_argument_group("load (the same for both servers)")
+    load.add_argument("--requests", type=at_least(1), default=defaults.REQUESTS,
+                      help=f"requests per suite and server (default {defaults.REQUESTS})")
+    load.add_argument("--concurrency", type=at_least(1), default=defaults.CONCURRENCY,
+                      help=f"requests in flight (default {defaults.CONCURRENCY})")
+    load.add_argument("--output-tokens", type=at_least(2), default=defaults.OUTPUT_TOKENS,
+                      help=f"max_tokens per request (default {defaults.OUTPUT_TOKENS})")
+    load.add_argument("--temperature", type=temperature, default=defaults.TEMPERATURE,
+                      help=f"sampling temperature (default {defaults.TEMPERATURE:g}: see docs/benchmark.md)")
+    load.add_argument("--suite", action="append", choices=SUITE_NAMES, dest="suites",
+                      help="prompt suite, repeatable (default: all)")
+    out = bench.add_argument_group("results")
+    out.add_argument("--out", type=Path, help="results JSON to write (required with URLs)")
+    out.add_argument("--deployment", type=deployment, default={},
+                     help="what serves the URLs, as JSON or @file, e.g. "
+                     '\'{"instance_type": "trn2.48xlarge", "region": "us-east-2", "chips_per_server": 8}\'; '
+                     "the report needs it for bandwidth and cost")
+    out.add_argument("--upload", metavar="S3_URL", help="also upload the results under this s3:// prefix")
+    out.add_argument("--cloudwatch-namespace", help="also put the results as CloudWatch metrics")
+    out.add_argument("--wait-for-health", type=at_least(0), default=0, metavar="SECONDS",
+                     help="wait up to this long for both servers' /health (default 0: check once)")
+    bench.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.env:
+        if args.speculative_url or args.baseline_url or args.out:
+            return _usage("-e runs the Job on the cluster: drop --speculative-url, --baseline-url "
+                          "and --out, or drop -e to benchmark URLs from here")
+        from specdec.bench.cluster import run_on_cluster
+
+        return run_on_cluster(args.env, args.context)
+    if not args.speculative_url or not args.out:
+        return _usage("--speculative-url and --out are needed (or -e NAME for a deployed cluster)")
+    if args.cloudwatch_namespace and not args.deployment.get("environment"):
+        return _usage("--cloudwatch-namespace needs --deployment with an \"environment\": the "
+                      "metrics' Environment dimension")
+    try:
+        if args.upload:
+            parse_s3_url(args.upload)
+        return _run_against_urls(args)
+    except (BenchError, LoadGeneratorError, SuiteError, PublishError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+
+
+def _run_against_urls(args: argparse.Namespace) -> int:
+    variants = [Variant(name="speculative", role=SPECULATIVE_ROLE, url=args.speculative_url)]
+    if args.baseline_url:
+        variants.append(Variant(name="baseline", role=BASELINE_ROLE, url=args.baseline_url))
+    plan = BenchPlan(variants=variants, suites=args.suites or list(SUITE_NAMES), requests=args.requests,
+                     concurrency=args.concurrency, max_output_tokens=args.output_tokens,
+                     temperature=args.temperature, deployment=args.deployment)
+    progress = _printer()
+    wait_for_health(variants, args.wait_for_health, progress)
+    log = args.out.with_name(f"{args.out.stem}.guidellm.log")
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
+    except OSError as error:
+        raise BenchError(f"--out {args.out}: cannot write next to it: {error.strerror}") from None
+    results = benchmark(plan, log, progress)
+    write_atomically(args.out, results.model_dump_json(indent=2) + "\n")
+    progress(f"results: {args.out} (load generator log: {log})")
+    if args.upload or args.cloudwatch_namespace:
+        _publish(args, results, log, progress)
+    progress(f"next: python -m specdec report {args.out} --out {args.out.parent / 'report'}")
+    return 0
+
+
+def _publish(args: argparse.Namespace, results, log: Path, progress) -> None:
+    import boto3  # only publishing talks to AWS
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from specdec.bench.publish import put_metrics, upload
+
+    session = boto3.Session()
+    try:
+        if args.upload:
+            progress(f"results: {upload(session, args.upload, results, [log])}")
+        if args.cloudwatch_namespace:
+            count = put_metrics(session, args.cloudwatch_namespace, results)
+            progress(f"metrics: {count} data points in CloudWatch namespace {args.cloudwatch_namespace}")
+    except (BotoCoreError, ClientError) as error:
+        raise PublishError(f"{error} (the results are still in {args.out})") from None
+
+
+def _printer():
+    def progress(message: str) -> None:
+        print(message, flush=True)
+    return progress
+
+
+def _usage(message: str) -> int:
+    print(f"python -m specdec bench: {message}", file=sys.stderr)
+    return 2
