@@ -27,6 +27,8 @@ IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # (VPC CNI, kube-proxy, Neuron device plugin and monitor, CSI node plugins, CloudWatch agent).
 NODE_SYSTEM_VCPUS = 8
 NODE_SYSTEM_MEMORY_GIB = 64
+# The suites' prompts are about 64 tokens with the chat template; this leaves twice that.
+PROMPT_ROOM_TOKENS = 128
 
 
 def cross_field_errors(env: Environment) -> list[Problem]:
@@ -105,6 +107,21 @@ def cross_field_errors(env: Environment) -> list[Problem]:
                        "a Secrets Manager secret name (letters, digits and /_+=.@-), not an ARN"))
 
     errors += _serving_errors(env)
+    errors += _benchmark_errors(env)
+    return errors
+
+
+def _benchmark_errors(env: Environment) -> list[Problem]:
+    bench, serving = env.benchmark, env.serving
+    errors: list[Problem] = []
+    if len(set(bench.suites)) != len(bench.suites):
+        errors.append(("benchmark.suites", bench.suites, "each suite once"))
+    # vLLM refuses a request whose prompt plus max_tokens exceeds max_model_len.
+    room = serving.max_model_len - PROMPT_ROOM_TOKENS
+    if bench.output_tokens > room:
+        errors.append(("benchmark.output_tokens", bench.output_tokens,
+                       f"at most {room}: serving.max_model_len ({serving.max_model_len}) less "
+                       f"{PROMPT_ROOM_TOKENS} tokens for the suites' prompts"))
     return errors
 
 

@@ -8,6 +8,7 @@ from aws_cdk import Environment as AwsEnvironment
 from constructs import Construct
 
 from cdk_constructs.accelerator_capacity import AcceleratorCapacity
+from cdk_constructs.benchmark import Benchmark
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.load_balancer_controller import LoadBalancerController
 from cdk_constructs.log_retention import LogGroupRemovalPolicy
@@ -57,9 +58,11 @@ class SpecDecStack(Stack):
         # Only with serving.internal_load_balancer: the controller that makes the servers' NLBs.
         controller_chart = (LoadBalancerController(self, "LoadBalancerController", cluster=cluster).chart
                             if serving.internal_load_balancer else None)
-        Workload(self, "Workload", cluster=cluster.cluster, charts=charts, environment=environment,
-                 namespace=namespace, model_cache=model_cache.manifest,
-                 load_balancer_controller=controller_chart)
+        workload = Workload(self, "Workload", cluster=cluster.cluster, charts=charts,
+                            environment=environment, namespace=namespace,
+                            model_cache=model_cache.manifest, load_balancer_controller=controller_chart)
+        benchmark = Benchmark(self, "Benchmark", cluster=cluster, charts=charts, environment=environment,
+                              after=[namespace, workload.manifest])
 
         CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
         CfnOutput(
@@ -71,6 +74,14 @@ class SpecDecStack(Stack):
         CfnOutput(self, "ModelBucketName", value=model_cache.bucket.bucket_name,
                   description="Holds weights and compiled graphs; to reuse a kept bucket, set "
                               "model_cache.existing_bucket_name to this")
+        CfnOutput(self, "BenchmarkResultsBucketName", value=benchmark.bucket.bucket_name,
+                  description="Benchmark results, one folder per run under "
+                              f"{benchmark.results_prefix}")
+        CfnOutput(
+            self, "BenchmarkCommand",
+            description="Run the benchmark on demand; it prints where the results went",
+            value=f"python -m specdec bench -e {environment.name}",
+        )
         CfnOutput(self, "SystemNodegroupName", value=cluster.system_nodegroup.nodegroup_name)
         CfnOutput(self, "AcceleratorNodegroupName", value=accelerators.nodegroup.nodegroup_name)
         if serving.internal_load_balancer:

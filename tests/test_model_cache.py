@@ -47,6 +47,17 @@ def logical_id(synth, type_: str) -> str:
     return found
 
 
+def model_bucket_id(synth) -> str:
+    """The model cache's bucket (the benchmark has a results bucket of its own)."""
+    (found,) = [i for i in synth.resources("AWS::S3::Bucket") if i.startswith("ModelCache")]
+    return found
+
+
+def model_bucket_auto_delete(synth) -> list[dict]:
+    return [r for r in synth.resources("Custom::S3AutoDeleteObjects").values()
+            if r["Properties"]["BucketName"] == {"Ref": model_bucket_id(synth)}]
+
+
 def one_object(synth, kind: str) -> dict:
     (found,) = synth.objects_of(kind)
     return found
@@ -92,7 +103,7 @@ def test_the_bucket_is_linked_with_auto_import_and_export(each):
     dra = synth.only("AWS::FSx::DataRepositoryAssociation")
     assert dra["FileSystemId"] == {"Ref": logical_id(synth, FSX)}
     assert dra["FileSystemPath"] == "/"
-    bucket = {"Ref": logical_id(synth, "AWS::S3::Bucket")}
+    bucket = {"Ref": model_bucket_id(synth)}
     assert dra["DataRepositoryPath"] == {"Fn::Join": ["", ["s3://", bucket]]}
     assert {"NEW", "CHANGED"} <= set(dra["S3"]["AutoImportPolicy"]["Events"])
     assert {"NEW", "CHANGED"} <= set(dra["S3"]["AutoExportPolicy"]["Events"])
@@ -101,11 +112,13 @@ def test_the_bucket_is_linked_with_auto_import_and_export(each):
 
 def test_the_bucket_is_private_encrypted_and_ssl_only(each):
     _, synth = each
-    bucket = synth.only("AWS::S3::Bucket")
+    bucket = synth.template["Resources"][model_bucket_id(synth)]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    statements = synth.only("AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    (policy,) = [p for p in synth.resources("AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": model_bucket_id(synth)}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                for s in statements)
 
@@ -267,7 +280,8 @@ def test_without_a_token_secret_the_job_gets_no_aws_permissions(dev):
 
 
 def test_a_token_secret_is_readable_by_the_job_and_nothing_else(custom):
-    association = custom.only("AWS::EKS::PodIdentityAssociation")
+    (association,) = [a["Properties"] for a in custom.resources("AWS::EKS::PodIdentityAssociation").values()
+                      if a["Properties"]["ServiceAccount"] == names.MODEL_PREFETCH_SERVICE_ACCOUNT]
     assert association["Namespace"] == "llm"
     assert association["ServiceAccount"] == names.MODEL_PREFETCH_SERVICE_ACCOUNT
     role_id = association["RoleArn"]["Fn::GetAtt"][0]
@@ -283,22 +297,24 @@ def test_a_token_secret_is_readable_by_the_job_and_nothing_else(custom):
 
 
 def _policies(synth) -> dict[str, str]:
-    return {t: next(iter(synth.resources(t).values())).get("DeletionPolicy", "Delete")
-            for t in (FSX, "AWS::S3::Bucket", "AWS::FSx::DataRepositoryAssociation")}
+    link = "AWS::FSx::DataRepositoryAssociation"
+    resources = {FSX: logical_id(synth, FSX), "AWS::S3::Bucket": model_bucket_id(synth),
+                 link: logical_id(synth, link)}
+    return {t: synth.template["Resources"][i].get("DeletionPolicy", "Delete") for t, i in resources.items()}
 
 
 @pytest.mark.parametrize("name", ["dev", "ci"])
 def test_dev_and_ci_destroy_everything_and_empty_the_bucket(shipped, name):
     synth = shipped[name]
     assert set(_policies(synth).values()) == {"Delete"}
-    assert synth.resources("Custom::S3AutoDeleteObjects")
+    assert model_bucket_auto_delete(synth)
 
 
 def test_prod_keeps_the_bucket_but_not_the_file_system(shipped):
     prod = shipped["prod"]
     assert _policies(prod) == {FSX: "Delete", "AWS::S3::Bucket": "Retain",
                                "AWS::FSx::DataRepositoryAssociation": "Delete"}
-    assert not prod.resources("Custom::S3AutoDeleteObjects")
+    assert not model_bucket_auto_delete(prod)
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +324,9 @@ def reused(synth_custom):
 
 
 def test_an_existing_bucket_is_linked_and_never_created_nor_emptied(reused):
-    assert not reused.resources("AWS::S3::Bucket")
-    assert not reused.resources("Custom::S3AutoDeleteObjects")
+    assert not [i for i in reused.resources("AWS::S3::Bucket") if i.startswith("ModelCache")]
+    assert not [r for r in reused.resources("Custom::S3AutoDeleteObjects").values()
+                if "ModelCache" in json.dumps(r["Properties"]["BucketName"])]
     link = reused.only("AWS::FSx::DataRepositoryAssociation")
     assert link["DataRepositoryPath"] == f"s3://{KEPT_BUCKET}"
     # What the kept bucket holds (weights, compiled graphs) is listed into the file system at once.
@@ -318,7 +335,7 @@ def test_an_existing_bucket_is_linked_and_never_created_nor_emptied(reused):
 
 def test_the_stack_outputs_the_bucket_to_reuse_next_time(shipped, reused):
     outputs = shipped["prod"].template["Outputs"]
-    assert outputs["ModelBucketName"]["Value"] == {"Ref": logical_id(shipped["prod"], "AWS::S3::Bucket")}
+    assert outputs["ModelBucketName"]["Value"] == {"Ref": model_bucket_id(shipped["prod"])}
     assert reused.template["Outputs"]["ModelBucketName"]["Value"] == KEPT_BUCKET
 
 

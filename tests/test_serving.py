@@ -259,8 +259,9 @@ def test_only_the_benchmark_a_gateway_and_the_metrics_scraper_reach_the_servers(
 def test_manifests_writes_one_valid_yaml_per_chart(tmp_path, capsys):
     assert main(["manifests", "-e", "dev", "-o", str(tmp_path)]) == 0
     files = sorted(p.name for p in tmp_path.glob("*.yaml"))
-    assert files == ["namespace.k8s.yaml", "serving.k8s.yaml"]
+    assert files == ["benchmark.k8s.yaml", "namespace.k8s.yaml", "serving.k8s.yaml"]
     documents = [d for f in files for d in yaml.safe_load_all((tmp_path / f).read_text())]
-    assert {d["kind"] for d in documents} == SERVING_KINDS | {"Namespace"}
+    benchmark_kinds = {"ConfigMap", "ServiceAccount", "CronJob", "Job"}
+    assert {d["kind"] for d in documents} == SERVING_KINDS | {"Namespace"} | benchmark_kinds
     for document in documents:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)

@@ -12,6 +12,7 @@ from specdec.manifests import MANIFEST_TYPE, render_intrinsic
 # Logical resources that an environment may keep, by the setting that keeps them.
 KEPT_BY_SETTING = {
     "retain_bucket": {"AWS::S3::Bucket"},
+    "retain_results": {"AWS::S3::Bucket"},
     "retain_logs": {"AWS::Logs::LogGroup"},
 }
 
@@ -30,11 +31,14 @@ def test_dev_and_ci_keep_nothing(shipped, name):
     assert retained(shipped[name]) == {}
 
 
-def test_prod_keeps_its_model_bucket_and_every_log_group_and_nothing_else(shipped):
+def test_prod_keeps_its_model_and_results_buckets_and_every_log_group_and_nothing_else(shipped):
     prod, env = shipped["prod"], load_environment("prod")
     assert env.model_cache.retain_bucket and env.retain_logs and not env.model_cache.retain_file_system
+    assert env.benchmark.retain_results
     kept_types = set(retained(prod).values())
     assert kept_types == KEPT_BY_SETTING["retain_bucket"] | KEPT_BY_SETTING["retain_logs"]
+    kept_buckets = sorted(i for i, t in retained(prod).items() if t == "AWS::S3::Bucket")
+    assert [i.startswith(("BenchmarkResults", "ModelCacheBucket")) for i in kept_buckets] == [True, True]
     # Every log group, including those aws-cdk-lib creates for the kubectl provider's Lambdas.
     log_groups = prod.resources("AWS::Logs::LogGroup")
     assert len(log_groups) >= 3 and set(log_groups) <= set(retained(prod))

@@ -8,10 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from specdec.bench.publish import S3_URL
-from specdec.bench.results import load_results
-from specdec.report.build import ReportError, Source, build, check_comparable
-from specdec.report.markdown import CHARTS, render
 from specdec.validation import UserError
 
 REPORT_FILE = "report.md"
@@ -41,6 +37,10 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the benchmark Job's pod carries this parser but not the report's modules.
+    from specdec.bench.results import load_results
+    from specdec.report.build import Source, build, check_comparable
+
     try:
         sources = [Source(label, load_results(location, _read(location)))
                    for label, location in zip(_labels(args.results), args.results, strict=True)]
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(location: str) -> str:
+    from specdec.report.build import ReportError
+
     if location.startswith("s3://"):
         return _read_s3(location)
     path = Path(location)
@@ -74,6 +76,9 @@ def _read(location: str) -> str:
 def _read_s3(url: str) -> str:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from specdec.bench.publish import S3_URL
+    from specdec.report.build import ReportError
 
     match = S3_URL.match(url)
     if not match or not match.group("prefix"):
@@ -99,6 +104,7 @@ def _labels(locations: list[str]) -> list[str]:
 def _write(report, out: Path) -> None:
     """Build in a scratch folder next to `out`, then move in: never a half-written report."""
     from specdec.report.charts import write_all  # matplotlib: only once the inputs are known good
+    from specdec.report.markdown import CHARTS, render
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:

@@ -1,0 +1,207 @@
+"""The benchmark: a Job that runs `python -m specdec bench` against the in-cluster Services after a
+deploy, and a suspended CronJob holding the same pod, which `python -m specdec bench -e NAME`
+copies into a Job on demand.
+
+The pod is the pinned Python image plus SpecDec's own bench code and prompt suites, shipped in a
+ConfigMap, and requirements-bench.txt installed at start: no image to build or push.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import cdk8s
+from cdk8s_plus_36 import k8s
+from constructs import Construct
+
+from k8s.model_cache import PREFETCH_IMAGE, UNPRIVILEGED_USER
+from specdec import names
+from specdec.config import Environment
+
+REPO = Path(__file__).resolve().parent.parent
+# What `python -m specdec bench` imports and reads; a test runs it from a copy of just these.
+SHIPPED_FILES = [
+    "specdec/__init__.py", "specdec/__main__.py", "specdec/validation.py",
+    "specdec/report/__init__.py", "specdec/report/cli.py",
+    *sorted(str(p.relative_to(REPO)) for p in (REPO / "specdec/bench").rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts),
+    "requirements-bench.txt",
+]
+CODE_MOUNT = "/opt/specdec"
+SCRATCH_MOUNT = "/tmp"
+RESULTS_FILE = f"{SCRATCH_MOUNT}/results/results.json"
+# guidellm needs torch; the CPU build from PyTorch's index (2.13.0+cpu sorts above PyPI's 2.13.0)
+# keeps the download to a few hundred MB instead of several GB of CUDA libraries.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# After the servers are healthy: 2 suites x 2 variants x 32 requests of 600 tokens at 45 ms take
+# about 15 minutes; two hours leave room for larger runs and pip.
+RUN_BUDGET_SECONDS = 2 * 3600
+# A CronJob needs a schedule even when suspended; it never fires while `suspend` is true.
+NEVER = "0 0 1 1 *"
+
+
+@dataclass(frozen=True)
+class BenchmarkTarget:
+    """Where the results go (CloudFormation tokens at synth time)."""
+
+    results_bucket: str
+
+
+def deployment_facts(environment: Environment) -> dict:
+    """What serves the benchmark, for its results document (specdec/bench/results.py)."""
+    serving, accelerators = environment.serving, environment.accelerators
+    instance = environment.instance
+    return {
+        "environment": environment.name,
+        "region": environment.region,
+        "instance_type": instance.instance_type,
+        "capacity_type": accelerators.capacity_type,
+        "chips_per_server": serving.tensor_parallel_size
+        // instance.logical_cores_per_chip(accelerators.logical_neuron_cores),
+        "tensor_parallel_size": serving.tensor_parallel_size,
+        "max_num_seqs": serving.max_num_seqs,
+        "image": serving.image,
+        "target_model": serving.target_model,
+        "draft_model": serving.draft_model,
+        "num_speculative_tokens": serving.num_speculative_tokens,
+    }
+
+
+def bench_args(environment: Environment, target: BenchmarkTarget) -> list[str]:
+    serving, settings = environment.serving, environment.benchmark
+    args = ["--speculative-url", names.service_url(names.SPECULATIVE_VARIANT, serving.namespace)]
+    if serving.baseline_enabled:
+        args += ["--baseline-url", names.service_url(names.BASELINE_VARIANT, serving.namespace)]
+    for suite in settings.suites:
+        args += ["--suite", suite]
+    return args + [
+        "--requests", str(settings.requests),
+        "--concurrency", str(settings.concurrency),
+        "--output-tokens", str(settings.output_tokens),
+        "--temperature", str(settings.temperature),
+        "--wait-for-health", str(settings.health_timeout_minutes * 60),
+        "--deployment", json.dumps(deployment_facts(environment), separators=(",", ":")),
+        "--out", RESULTS_FILE,
+        "--upload", f"s3://{target.results_bucket}/{names.BENCHMARK_RESULTS_PREFIX}/",
+        "--cloudwatch-namespace", names.BENCHMARK_METRICS_NAMESPACE,
+    ]
+
+
+class BenchmarkChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, id: str, *, environment: Environment,
+                 target: BenchmarkTarget) -> None:
+        namespace = environment.serving.namespace
+        super().__init__(scope, id, namespace=namespace)
+        files = {path: (REPO / path).read_text() for path in SHIPPED_FILES}
+        command = self._command(bench_args(environment, target))
+        # The bucket is a CloudFormation token whose text changes from synth to synth: leave it out.
+        what_runs = self._command(bench_args(environment, BenchmarkTarget("results-bucket")))
+        digest = hashlib.sha256(json.dumps([PREFETCH_IMAGE, what_runs, files]).encode()).hexdigest()[:8]
+        code = k8s.KubeConfigMap(
+            self, "Code", metadata=k8s.ObjectMeta(name=f"{names.BENCHMARK_NAME}-{digest}"),
+            data={_key(path): text for path, text in files.items()},
+        )
+        k8s.KubeServiceAccount(
+            self, "ServiceAccount",
+            metadata=k8s.ObjectMeta(name=names.BENCHMARK_SERVICE_ACCOUNT),
+            # The pod never calls the Kubernetes API; EKS Pod Identity injects its own credentials.
+            automount_service_account_token=False,
+        )
+        health_budget = environment.benchmark.health_timeout_minutes * 60
+        job = self._job_spec(code.name, command, environment.region, health_budget + RUN_BUDGET_SECONDS)
+        labels = {names.COMPONENT_LABEL: names.BENCHMARK_COMPONENT, "app.kubernetes.io/part-of": "specdec"}
+        k8s.KubeCronJob(
+            self, "OnDemand",
+            metadata=k8s.ObjectMeta(name=names.BENCHMARK_NAME, labels=labels),
+            spec=k8s.CronJobSpec(schedule=NEVER, suspend=True, concurrency_policy="Forbid",
+                                 job_template=k8s.JobTemplateSpec(
+                                     metadata=k8s.ObjectMeta(labels=labels), spec=job)),
+        )
+        if environment.benchmark.run_after_deploy:
+            # Named after what it runs: a deploy that changes the servers, the load or the code
+            # gets a new Job (a Job's pod template is immutable); an unchanged deploy keeps the old one.
+            k8s.KubeJob(self, "AfterDeploy",
+                        metadata=k8s.ObjectMeta(name=f"{names.BENCHMARK_NAME}-{digest}", labels=labels),
+                        spec=job)
+
+    @classmethod
+    def for_environment(cls, scope: Construct, id: str, environment: Environment, *,
+                        results_bucket: str) -> BenchmarkChart:
+        return cls(scope, id, environment=environment, target=BenchmarkTarget(results_bucket))
+
+    @staticmethod
+    def _command(args: list[str]) -> str:
+        return (
+            "python -m pip install --no-cache-dir --disable-pip-version-check --quiet "
+            f"--target {SCRATCH_MOUNT}/pylib --extra-index-url {TORCH_CPU_INDEX} "
+            f"-r {CODE_MOUNT}/requirements-bench.txt\n"
+            f"cd {CODE_MOUNT}\n"
+            f"exec python -m specdec bench {shlex.join(args)}"
+        )
+
+    @staticmethod
+    def _job_spec(config_map: str, command: str, region: str, deadline_seconds: int) -> k8s.JobSpec:
+        labels = {names.COMPONENT_LABEL: names.BENCHMARK_COMPONENT}
+        env = {
+            "HOME": SCRATCH_MOUNT,
+            "PYTHONPATH": f"{SCRATCH_MOUNT}/pylib",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",  # the code's ConfigMap volume is read-only
+            "AWS_REGION": region,
+            "HF_HOME": f"{SCRATCH_MOUNT}/hf",
+            "MPLCONFIGDIR": f"{SCRATCH_MOUNT}/matplotlib",
+        }
+        return k8s.JobSpec(
+            # A failed benchmark is looked at, not retried for hours against broken servers.
+            backoff_limit=0,
+            active_deadline_seconds=deadline_seconds,
+            ttl_seconds_after_finished=7 * 24 * 3600,
+            template=k8s.PodTemplateSpec(
+                metadata=k8s.ObjectMeta(labels=labels),
+                spec=k8s.PodSpec(
+                    service_account_name=names.BENCHMARK_SERVICE_ACCOUNT,
+                    restart_policy="Never",
+                    node_selector={names.POOL_LABEL: names.SYSTEM_POOL},
+                    security_context=k8s.PodSecurityContext(
+                        run_as_non_root=True, run_as_user=UNPRIVILEGED_USER, run_as_group=UNPRIVILEGED_USER,
+                        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+                    ),
+                    containers=[k8s.Container(
+                        name="benchmark",
+                        image=PREFETCH_IMAGE,
+                        command=["/bin/sh", "-ec", command],
+                        env=[k8s.EnvVar(name=k, value=v) for k, v in env.items()],
+                        resources=k8s.ResourceRequirements(
+                            requests={"cpu": k8s.Quantity.from_string("1"),
+                                      "memory": k8s.Quantity.from_string("2Gi")},
+                            limits={"memory": k8s.Quantity.from_string("4Gi")},
+                        ),
+                        security_context=k8s.SecurityContext(
+                            allow_privilege_escalation=False, read_only_root_filesystem=True,
+                            capabilities=k8s.Capabilities(drop=["ALL"]),
+                        ),
+                        volume_mounts=[
+                            k8s.VolumeMount(name="code", mount_path=CODE_MOUNT, read_only=True),
+                            k8s.VolumeMount(name="scratch", mount_path=SCRATCH_MOUNT),
+                        ],
+                    )],
+                    volumes=[
+                        k8s.Volume(name="code", config_map=k8s.ConfigMapVolumeSource(
+                            name=config_map,
+                            items=[k8s.KeyToPath(key=_key(p), path=p) for p in SHIPPED_FILES])),
+                        # pip's packages (torch's CPU build is most of it), logs and results.
+                        k8s.Volume(name="scratch", empty_dir=k8s.EmptyDirVolumeSource(
+                            size_limit=k8s.Quantity.from_string("8Gi"))),
+                    ],
+                ),
+            ),
+        )
+
+
+def _key(path: str) -> str:
+    """ConfigMap keys cannot hold '/'."""
+    return path.replace("/", "--")
