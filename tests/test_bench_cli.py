@@ -28,7 +28,7 @@ from tests.streaming_server import Behaviour, serving
     (["bench", "--speculative-url", "http://a", "--out", "r", "--suite", "poetry"],
      "--suite: invalid choice"),
     (["bench", "--speculative-url", "http://a", "--out", "r", "--temperature", "3"],
-     "--temperature: 3.0 is not allowed: between 0 and 2"),
+     "--temperature: 3 is not allowed: between 0 and 2"),
     (["bench", "--speculative-url", "http://a", "--out", "r", "--deployment", '{"gpu": 1}'],
      "--deployment: ['gpu'] is not allowed"),
     (["bench", "--speculative-url", "http://a", "--out", "r", "--cloudwatch-namespace", "SpecDec"],

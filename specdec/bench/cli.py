@@ -7,34 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from specdec.arguments import number
 from specdec.bench import defaults
 from specdec.bench.loadgen import LoadGeneratorError
 from specdec.bench.publish import PublishError, parse_s3_url
 from specdec.bench.results import BASELINE_ROLE, SPECULATIVE_ROLE, Deployment, Variant
 from specdec.bench.run import BenchError, BenchPlan, benchmark, wait_for_health, write_atomically
 from specdec.bench.suites import SUITE_NAMES, SuiteError
-
-
-def at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is not allowed: at least {minimum}")
-        return value
-    return parse
-
-
-def temperature(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 2:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: between 0 and 2")
-    return value
 
 
 def server_url(text: str) -> str:
@@ -76,13 +55,13 @@ def add_parser(commands) -> None:
     where.add_argument("--speculative-url", type=server_url, help="base URL of the speculative server")
     where.add_argument("--baseline-url", type=server_url, help="base URL of the baseline server")
     load = bench.add_argument_group("load (the same for both servers)")
-    load.add_argument("--requests", type=at_least(1), default=defaults.REQUESTS,
+    load.add_argument("--requests", type=number(int, 1), default=defaults.REQUESTS,
                       help=f"requests per suite and server (default {defaults.REQUESTS})")
-    load.add_argument("--concurrency", type=at_least(1), default=defaults.CONCURRENCY,
+    load.add_argument("--concurrency", type=number(int, 1), default=defaults.CONCURRENCY,
                       help=f"requests in flight (default {defaults.CONCURRENCY})")
-    load.add_argument("--output-tokens", type=at_least(2), default=defaults.OUTPUT_TOKENS,
+    load.add_argument("--output-tokens", type=number(int, 2), default=defaults.OUTPUT_TOKENS,
                       help=f"max_tokens per request (default {defaults.OUTPUT_TOKENS})")
-    load.add_argument("--temperature", type=temperature, default=defaults.TEMPERATURE,
+    load.add_argument("--temperature", type=number(float, 0, 2), default=defaults.TEMPERATURE,
                       help=f"sampling temperature (default {defaults.TEMPERATURE:g}: see docs/benchmark.md)")
     load.add_argument("--suite", action="append", choices=SUITE_NAMES, dest="suites",
                       help="prompt suite, repeatable (default: all)")
@@ -94,7 +73,7 @@ def add_parser(commands) -> None:
                      "the report needs it for bandwidth and cost")
     out.add_argument("--upload", metavar="S3_URL", help="also upload the results under this s3:// prefix")
     out.add_argument("--cloudwatch-namespace", help="also put the results as CloudWatch metrics")
-    out.add_argument("--wait-for-health", type=at_least(0), default=0, metavar="SECONDS",
+    out.add_argument("--wait-for-health", type=number(int, 0), default=0, metavar="SECONDS",
                      help="wait up to this long for both servers' /health (default 0: check once)")
     bench.set_defaults(run=run)
 

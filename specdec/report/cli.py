@@ -8,19 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from specdec.arguments import number
 from specdec.validation import UserError
 
 REPORT_FILE = "report.md"
-
-
-def positive_price(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 10_000:
-        raise argparse.ArgumentTypeError(f"{value:g} is not allowed: USD per instance hour, above 0")
-    return value
 
 
 def add_parser(commands) -> None:
@@ -30,7 +21,7 @@ def add_parser(commands) -> None:
         "per step, memory-bandwidth utilization and cost per million output tokens.")
     report.add_argument("results", nargs="+", metavar="RESULTS", help="results JSON: a path or s3:// URL")
     report.add_argument("--out", type=Path, required=True, help="folder for report.md and the charts")
-    report.add_argument("--price-per-hour", type=positive_price,
+    report.add_argument("--price-per-hour", type=number(float, 0.01, 10_000, "USD per instance hour, "),
                         help="USD per accelerator-instance hour, e.g. your Capacity Block's rate "
                         "(default: specdec/prices.json)")
     report.set_defaults(run=run)

@@ -71,10 +71,7 @@ def _headline(report: Report, charts: set[str]) -> list[str]:
                      f"{_num(_p50(base.run.summary.itl_ms))} | {_num(row.speed_up, 2, 'x')} | "
                      f"{_num(_p50(row.run.summary.ttft_ms))} | {_num(_p50(base.run.summary.ttft_ms))} | "
                      f"{_num(row.run.summary.tokens_per_step, 2)} |")
-    lines.append("")
-    if "speed_up" in charts:
-        lines += [f"![speed-up per suite]({CHARTS['speed_up']})", ""]
-    return lines
+    return lines + [""] + _chart("speed_up", "speed-up per suite", charts)
 
 
 def _details(report: Report) -> list[str]:
@@ -114,10 +111,7 @@ def _bandwidth(report: Report, charts: set[str]) -> list[str]:
     lines += ["| results | suite | variant | step time (ms) | utilization |", "|---|---|---|---|---|"]
     lines += [f"| {r.label} | {r.suite} | {r.variant} | {_num(r.step_ms)} | "
               f"{_num(r.bandwidth * 100, 1, ' %')} |" for r in rows]
-    lines.append("")
-    if "bandwidth" in charts:
-        lines += [f"![bandwidth utilization]({CHARTS['bandwidth']})", ""]
-    return lines
+    return lines + [""] + _chart("bandwidth", "bandwidth utilization", charts)
 
 
 def _cost(report: Report, charts: set[str]) -> list[str]:
@@ -134,10 +128,7 @@ def _cost(report: Report, charts: set[str]) -> list[str]:
               "|---|---|---|---|---|"]
     lines += [f"| {r.label} | {r.suite} | {r.variant} | {_num(r.run.summary.output_tokens_per_s)} | "
               f"{_num(r.usd_per_million, 2)} |" for r in rows]
-    lines.append("")
-    if "cost" in charts:
-        lines += [f"![cost per million output tokens]({CHARTS['cost']})", ""]
-    return lines
+    return lines + [""] + _chart("cost", "cost per million output tokens", charts)
 
 
 def _comparison(report: Report) -> list[str]:
@@ -169,10 +160,11 @@ def _method(report: Report) -> list[str]:
 
 
 def _section(title: str, chart: str, charts: set[str], text: str) -> list[str]:
-    lines = [f"## {title}", "", text, ""]
-    if chart in charts:
-        lines += [f"![{title.lower()}]({CHARTS[chart]})", ""]
-    return lines
+    return [f"## {title}", "", text, ""] + _chart(chart, title.lower(), charts)
+
+
+def _chart(key: str, alt: str, charts: set[str]) -> list[str]:
+    return [f"![{alt}]({CHARTS[key]})", ""] if key in charts else []
 
 
 def _p50(percentiles) -> float | None:
