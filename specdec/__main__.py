@@ -76,8 +76,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _manifests(args: argparse.Namespace) -> int:
     import cdk8s  # starts a jsii runtime: only for the commands that synthesize
-    from k8s.benchmark import BenchmarkChart
 
+    from k8s.benchmark import BenchmarkChart
     from k8s.namespace import NamespaceChart
     from k8s.serving import ServingChart
     from specdec.config import load_environment

@@ -24,7 +24,8 @@ def requests(itl_ms: float, tokens_per_step: int, count: int = 4, output_tokens:
 def run(suite: str, variant: str, itl_ms: float, tokens_per_step: int, duration_s: float = 100.0) -> Run:
     measured = requests(itl_ms, tokens_per_step)
     return Run(suite=suite, variant=variant, started_at=STARTED, finished_at=STARTED,
-               duration_s=duration_s, summary=summarize(measured, 0, duration_s), requests=measured)
+               duration_s=duration_s, token_counts="server usage", summary=summarize(measured, 0, duration_s),
+               requests=measured)
 
 
 def results(runs: list[Run], k: int = 7, **deployment) -> Results:

@@ -25,6 +25,7 @@ class Behaviour:
     interval_s: float
     ttft_s: float = 0.05
     prompt_tokens: int = 64
+    usage: bool = True  # report token usage in the stream, as vLLM does when asked
 
     @property
     def itl_ms(self) -> float:
@@ -84,6 +85,8 @@ def _handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
 
         def _event(self, body: dict) -> None:
             body = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": MODEL, **body}
+            if not behaviour.usage:
+                body.pop("usage", None)
             self._write(f"data: {json.dumps(body)}\n\n".encode())
 
         def _write(self, data: bytes) -> None:

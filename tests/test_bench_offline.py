@@ -85,3 +85,18 @@ def test_the_report_is_built_from_the_measured_results(run, tmp_path, capsys):
         assert (report_dir / chart).read_bytes().startswith(b"\x89PNG"), chart
         assert f"]({chart})" in text
     assert "--price-per-hour 40" in text
+
+
+def test_a_server_that_reports_no_usage_is_measured_in_words_and_says_so(tmp_path, capsys):
+    """Without usage in the stream, token counts would need the model's tokenizer (a download):
+    the benchmark counts words instead, which for this server are its tokens."""
+    out = tmp_path / "results.json"
+    quiet = Behaviour(tokens_per_chunk=4, interval_s=0.040, usage=False)
+    with serving(quiet) as url:
+        assert main(["bench", "--speculative-url", url, "--out", str(out), "--requests", "4",
+                     "--output-tokens", "21", "--suite", "structured"]) == 0
+    assert "token figures are words" in capsys.readouterr().out
+    (measured,) = load_results(str(out), out.read_text()).runs
+    assert measured.token_counts == "words"
+    assert measured.summary.itl_ms.p50 == pytest.approx(quiet.itl_ms, rel=TOLERANCE)
+    assert measured.summary.tokens_per_step == pytest.approx(4, rel=TOLERANCE)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from specdec.bench.results import Request
+from specdec.bench.results import SERVER_USAGE, WORDS, Request
 from specdec.validation import UserError
 
 LOAD_GENERATOR = "guidellm"
@@ -58,6 +58,7 @@ class Measured:
     errors: int
     error_messages: list[str]
     duration_s: float
+    token_counts: str
 
 
 def scenario(url: str, model: str | None, load: Load, data_path: Path, report_path: Path) -> dict:
@@ -72,6 +73,8 @@ def scenario(url: str, model: str | None, load: Load, data_path: Path, report_pa
                 "max_tokens": load.max_output_tokens,
                 "timeout": REQUEST_TIMEOUT_S,
                 "http2": False,
+                # SpecDec waited for the server itself, by /health or, lacking one, /v1/models.
+                "validate_backend": False,
                 "extras": {"body": {"temperature": load.temperature}},
             },
             "profile": {"kind": "concurrent", "streams": [load.concurrency]},
@@ -86,25 +89,35 @@ def measured(report: dict) -> Measured:
     """SpecDec's records out of a GuideLLM JSON report (one benchmark)."""
     try:
         benchmark = report["benchmarks"][0]
-        requests = [
-            Request(
-                ttft_ms=r["time_to_first_token_ms"],
-                itl_ms=r["inter_token_latency_ms"],
-                e2e_s=r["request_latency"],
-                prompt_tokens=r["prompt_tokens"],
-                output_tokens=r["output_tokens"],
-                chunks=r["info"]["timings"]["token_iterations"],
-            )
-            for r in benchmark["requests"]["successful"]
-        ]
+        successful = benchmark["requests"]["successful"]
+        # Without usage in the stream GuideLLM has no token counts (it would need the model's
+        # tokenizer, a download) and falls back to counting chunks as tokens, which would hide
+        # speculation entirely: count whitespace-separated words instead, and say so.
+        by_words = any(r["output_metrics"]["text_tokens"] is None for r in successful)
+        requests = [_request(r, by_words) for r in successful]
         failed = benchmark["requests"]["errored"] + benchmark["requests"]["incomplete"]
         messages = [str(r["info"].get("error") or "no error message") for r in failed]
         return Measured(model=benchmark["config"]["backend"]["model"], requests=requests,
                         errors=len(failed), error_messages=messages[:MAX_ERROR_MESSAGES],
-                        duration_s=benchmark["duration"])
+                        duration_s=benchmark["duration"],
+                        token_counts=WORDS if by_words else SERVER_USAGE)
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise LoadGeneratorError(f"the GuideLLM report has an unexpected shape ({error!r}): is "
                                  "the installed guidellm the version requirements-bench.txt pins?") from None
+
+
+def _request(r: dict, by_words: bool) -> Request:
+    timings = r["info"]["timings"]
+    if not by_words:
+        return Request(ttft_ms=r["time_to_first_token_ms"], itl_ms=r["inter_token_latency_ms"],
+                       e2e_s=r["request_latency"], prompt_tokens=r["prompt_tokens"],
+                       output_tokens=r["output_tokens"], chunks=timings["token_iterations"])
+    words = r["output_metrics"]["text_words"] or 0
+    decoding = timings["last_token_iteration"] - timings["first_token_iteration"] if words > 1 else None
+    return Request(ttft_ms=r["time_to_first_token_ms"],
+                   itl_ms=1000 * decoding / (words - 1) if decoding is not None else None,
+                   e2e_s=r["request_latency"], prompt_tokens=r["input_metrics"]["text_words"] or 0,
+                   output_tokens=words, chunks=timings["token_iterations"])
 
 
 def run(url: str, model: str | None, load: Load, log: Path,

@@ -24,6 +24,9 @@ from specdec.validation import UserError
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "results.schema.json"
 BASELINE_ROLE = "baseline"
+# Where token counts come from: the server's usage reports, or words when it sends none.
+SERVER_USAGE = "server usage"
+WORDS = "words"
 SPECULATIVE_ROLE = "speculative"
 
 
@@ -113,6 +116,9 @@ class Run(_Strict):
     started_at: datetime
     finished_at: datetime
     duration_s: float = Field(gt=0)
+    token_counts: Literal["server usage", "words"] = Field(
+        description="Where token counts come from: the server's usage reports, or whitespace-separated "
+        "words when the server sent no usage (then every token figure is in words).")
     summary: Summary
     requests: list[Request]
     errors: list[str] = Field(default_factory=list, description="Error messages, at most 20.")

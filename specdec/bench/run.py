@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from specdec.bench import loadgen
-from specdec.bench.results import Deployment, Method, Results, Run, Variant, summarize
+from specdec.bench.results import WORDS, Deployment, Method, Results, Run, Variant, summarize
 from specdec.bench.suites import load_suite, requests_for
 from specdec.validation import UserError
 
@@ -66,8 +66,15 @@ def wait_for_health(variants: list[Variant], timeout_s: float, progress: Progres
 
 
 def _health_problem(url: str) -> str | None:
+    """None once the server is ready: vLLM's /health answers 200 only once the model is loaded;
+    a server without /health (404) is ready when it lists its models."""
+    problem = _get(f"{url}/health")
+    return _get(f"{url}/v1/models") if problem == "HTTP 404" else problem
+
+
+def _get(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:  # noqa: S310 (http(s) only)
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (http(s) only)
             return None if response.status == 200 else f"HTTP {response.status}"
     except urllib.error.HTTPError as error:
         return f"HTTP {error.code}"
@@ -98,9 +105,12 @@ def benchmark(plan: BenchPlan, log: Path, progress: Progress) -> Results:
                 model = measured.model
             summary = summarize(measured.requests, measured.errors, measured.duration_s)
             runs.append(Run(suite=suite, variant=variant.name, started_at=run_started,
-                            finished_at=_now(), duration_s=measured.duration_s, summary=summary,
+                            finished_at=_now(), duration_s=measured.duration_s,
+                            token_counts=measured.token_counts, summary=summary,
                             requests=measured.requests, errors=measured.error_messages))
             progress(f"      {_headline(summary)}")
+            if measured.token_counts == WORDS:
+                progress("      note: the server reported no token usage; token figures are words")
     return Results(
         started_at=started,
         finished_at=_now(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specdec.bench.results import Results, Run
+from specdec.bench.results import WORDS, Results, Run
 from specdec.catalog import MODELS
 from specdec.decode import bandwidth_utilization, decode_step
 from specdec.instances import INSTANCES
@@ -100,6 +100,10 @@ def build(sources: list[Source], price_per_hour: float | None = None) -> Report:
                 notes.append(f"{source.label}: the baseline streamed {steps:.2f} tokens per chunk on "
                              f"{suite}, not 1: the server groups steps into chunks, so tokens per "
                              "step (and the bandwidth derived from it) are overstated for every variant")
+        worded = sorted({f"{r.suite}/{r.variant}" for r in results.runs if r.token_counts == WORDS})
+        if worded:
+            notes.append(f"{source.label}: the server reported no token usage for {', '.join(worded)}: "
+                         "token counts there are whitespace-separated words, not tokens")
         if results.method.temperature != 0:
             notes.append(f"{source.label}: temperature {results.method.temperature:g}: on the default "
                          "image the speculative server decodes greedily whatever the request asks, so "
