@@ -95,5 +95,10 @@ def test_cloudwatch_gets_every_summary_metric_per_suite_and_variant_and_the_spee
         "MetricName": "InterTokenLatencyP50", "Dimensions": None, "Timestamp": results_factory.STARTED,
         "Value": 45.0, "Unit": "Milliseconds"}
     assert by_key[("TokensPerStep", "speculative", "structured")]["Value"] == 3.0
+    # 3 tokens per step at k = 7: 2 accepted of 7 proposed.
+    assert by_key[("MeanAcceptedTokens", "speculative", "structured")]["Value"] == 2.0
+    assert by_key[("AcceptanceRate", "speculative", "structured")]["Value"] == pytest.approx(2 / 7)
+    assert ("AcceptanceRate", "baseline", "structured") not in by_key
     names = {d["MetricName"] for d in data}
-    assert names == set(metrics.SUMMARY_METRICS) | {metrics.SPEED_UP}
+    assert names == set(metrics.SUMMARY_METRICS) | {metrics.SPEED_UP, metrics.MEAN_ACCEPTED_TOKENS,
+                                                    metrics.ACCEPTANCE_RATE}

@@ -24,6 +24,10 @@ SUMMARY_METRICS = {
 }
 # Baseline ITL p50 over the variant's, per suite: how many times faster each token comes.
 SPEED_UP = "SpeedUp"
+# Speculation as the engine would report it, derived from tokens per step where it does not
+# (the default image): each step yields 1 + the accepted draft tokens, out of k proposed.
+MEAN_ACCEPTED_TOKENS = "MeanAcceptedTokens"
+ACCEPTANCE_RATE = "AcceptanceRate"
 UNNAMED_ENVIRONMENT = "unnamed"
 
 
@@ -37,6 +41,14 @@ def speed_up(results: Results, run: Run) -> float | None:
     return reference.summary.itl_ms.p50 / run.summary.itl_ms.p50
 
 
+def _accepted(results: Results, run: Run) -> float | None:
+    baseline = results.baseline
+    steps = run.summary.tokens_per_step
+    if steps is None or (baseline is not None and run.variant == baseline.name):
+        return None
+    return max(0.0, steps - 1)
+
+
 def metric_data(results: Results) -> list[dict]:
     """put_metric_data's MetricData for every suite and variant."""
     environment = results.deployment.environment or UNNAMED_ENVIRONMENT
@@ -47,6 +59,10 @@ def metric_data(results: Results) -> list[dict]:
                       {"Name": "Suite", "Value": run.suite}]
         values = {name: (unit, value(run.summary)) for name, (unit, value) in SUMMARY_METRICS.items()}
         values[SPEED_UP] = ("None", speed_up(results, run))
+        accepted = _accepted(results, run)
+        values[MEAN_ACCEPTED_TOKENS] = ("None", accepted)
+        k = results.deployment.num_speculative_tokens
+        values[ACCEPTANCE_RATE] = ("None", accepted / k if accepted is not None and k else None)
         data += [{"MetricName": name, "Dimensions": dimensions, "Timestamp": run.finished_at,
                   "Value": float(value), "Unit": unit}
                  for name, (unit, value) in values.items() if value is not None]
