@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # What `python -m specdec bench` imports and reads; a test runs it from a copy of just these.
 SHIPPED_FILES = [
     "specdec/__init__.py", "specdec/__main__.py", "specdec/validation.py", "specdec/arguments.py",
-    "specdec/report/__init__.py", "specdec/report/cli.py",
+    "specdec/report/__init__.py", "specdec/report/cli.py", "specdec/tune/__init__.py", "specdec/tune/cli.py",
     *sorted(str(p.relative_to(REPO)) for p in (REPO / "specdec/bench").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts),
     "requirements-bench.txt",

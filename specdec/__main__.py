@@ -119,6 +119,7 @@ def _preflight(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     from specdec.bench import cli as bench_cli
     from specdec.report import cli as report_cli
+    from specdec.tune import cli as tune_cli
 
     parser = _Parser(prog="python -m specdec", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_preflight)
     bench_cli.add_parser(commands)
     report_cli.add_parser(commands)
+    tune_cli.add_parser(commands)
     return parser
 
 

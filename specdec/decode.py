@@ -48,3 +48,10 @@ def bandwidth_utilization(step: StepBytes, step_seconds: float, chips: int,
                           bytes_per_s_per_chip: float) -> float:
     """Fraction of the group's HBM bandwidth the measured step time implies."""
     return step.total / step_seconds / (chips * bytes_per_s_per_chip)
+
+
+def draft_relative_cost(target: ModelArchitecture, draft: ModelArchitecture, tp: int, batch: int,
+                        context_tokens: float) -> float:
+    """c of the speculative model by bandwidth alone: bytes of a draft pass over a target pass."""
+    return (model_step(draft, tp, batch, context_tokens).total
+            / model_step(target, tp, batch, context_tokens).total)

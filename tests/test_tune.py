@@ -1,0 +1,98 @@
+"""`python -m specdec tune`: acceptance and k from results and from vLLM metrics of both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from specdec.__main__ import main
+from specdec.speculation import expected_tokens, speed_up
+from specdec.tune.estimate import TuneError, from_prometheus, from_results
+from tests.results_factory import recipe, results, run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
+
+
+def test_acceptance_and_draft_cost_come_from_tokens_per_step_and_step_times():
+    # 3 tokens per step at k=5 in a 50 ms step, against a 40 ms baseline step: c = (50/40 - 1) / 5.
+    document = results([run("s", "speculative", 50 / 3, 3), run("s", "baseline", 40.0, 1)], k=5)
+    (estimate,) = from_results("r.json", document)
+    assert expected_tokens(estimate.acceptance, 5) == pytest.approx(3.0)
+    assert estimate.draft_cost == pytest.approx(0.05)
+    assert estimate.measured_speed_up == pytest.approx(40 / (50 / 3))
+    # The model reproduces the measured point: it is fitted to it.
+    assert estimate.speed_up(5) == pytest.approx(estimate.measured_speed_up, rel=1e-3)
+    best = estimate.best_k
+    assert all(speed_up(estimate.acceptance, k, 0.05) <= estimate.speed_up(best) for k in range(1, 16))
+
+
+def test_a_workload_where_nothing_is_accepted_is_told_plainly_that_speculation_does_not_pay(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text(recipe().model_dump_json())
+    assert main(["tune", str(path), "--plot", str(tmp_path / "tune.png")]) == 0
+    out = capsys.readouterr().out
+    assert "speculation does not pay for open-ended" in out
+    assert 'structured: acceptance a = ' in out and '{"serving": {"num_speculative_tokens":' in out
+    assert (tmp_path / "tune.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_vllm_v1_per_position_counters_give_the_acceptance():
+    # 1750 accepted over 1000 drafts of k=3: 2.75 tokens per step.
+    estimate = from_prometheus("m", (FIXTURES / "vllm-v1.prom").read_text(), draft_cost=0.05, k=None)
+    assert estimate.k == 3
+    assert expected_tokens(estimate.acceptance, 3) == pytest.approx(2.75)
+    assert "0.80, 0.60, 0.35" in estimate.how
+
+
+def test_vllm_v0_totals_give_the_acceptance_once_k_is_known():
+    text = (FIXTURES / "vllm-v0-gpu.prom").read_text()
+    with pytest.raises(TuneError, match="vLLM V0 counters do not say k: pass --k"):
+        from_prometheus("m", text, draft_cost=0.05, k=None)
+    estimate = from_prometheus("m", text, draft_cost=0.05, k=4)
+    assert expected_tokens(estimate.acceptance, 4) == pytest.approx(1 + 0.5 * 4)
+
+
+def test_the_default_neuron_image_reports_no_speculation_and_tune_says_what_to_do_instead():
+    with pytest.raises(TuneError, match="vLLM V0 on Neuron never does.*tune the results instead"):
+        from_prometheus("m", (FIXTURES / "vllm-v0-neuron.prom").read_text(), draft_cost=0.05, k=7)
+
+
+def test_a_metrics_file_is_tuned_with_the_bandwidth_models_draft_cost(tmp_path, capsys):
+    assert main(["tune", str(FIXTURES / "vllm-v1.prom"), "--plot", str(tmp_path / "t.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("server: acceptance a = ") and "c from the bandwidth model" in out
+
+
+def _write(tmp_path, text: str | bytes) -> str:
+    path = tmp_path / "input"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+@pytest.mark.parametrize("content,argv,expected", [
+    ("", [], "the file is empty"),
+    ("{not json", [], "not valid JSON"),
+    (b"\xff\xfe", [], "is not UTF-8"),
+    ("this is not { prometheus", [], "not Prometheus text format"),
+    ("# HELP nothing here\n", [], "no vllm:spec_decode_* counters"),
+    (recipe().model_dump_json(), ["--suite", "poetry"], "--suite poetry: not in"),
+    (recipe().model_dump_json().replace('"num_speculative_tokens":7', '"num_speculative_tokens":null'), [],
+     "deployment.num_speculative_tokens = null is not allowed"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, content, argv, expected):
+    source = _write(tmp_path, content)
+    assert main(["tune", source, "--plot", str(tmp_path / "t.png"), *argv]) == 1
+    error = capsys.readouterr().err.strip()
+    assert expected in error and "\n" not in error
+    assert not (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["tune", "x", "--k", "16"], "--k: 16 is not allowed: between 1 and 15"),
+    (["tune", "x", "--k", "0"], "--k: 0 is not allowed: between 1 and 15"),
+])
+def test_k_outside_the_range_is_refused(capsys, argv, expected):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert expected in capsys.readouterr().err
