@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED_FILES = [
     "specdec/__init__.py", "specdec/__main__.py", "specdec/validation.py", "specdec/arguments.py",
     "specdec/report/__init__.py", "specdec/report/cli.py", "specdec/tune/__init__.py", "specdec/tune/cli.py",
+    "specdec/plan/__init__.py", "specdec/plan/cli.py",
     *sorted(str(p.relative_to(REPO)) for p in (REPO / "specdec/bench").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts),
     "requirements-bench.txt",

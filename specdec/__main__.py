@@ -60,20 +60,6 @@ def _results_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from specdec.catalog import MODELS
-    from specdec.config import load_environment
-    from specdec.planner import plan
-
-    environment = load_environment(args.env)  # refuses a configuration that does not fit
-    serving = environment.serving
-    print(f"environments/{args.env}.json: {serving.target_model} verified by {serving.draft_model}, "
-          f"{serving.max_num_seqs} x {serving.max_model_len} tokens, k={serving.num_speculative_tokens}")
-    print(plan(serving, environment.instance, environment.accelerators.logical_neuron_cores,
-               MODELS[serving.target_model], MODELS[serving.draft_model]).table())
-    return 0
-
-
 def _manifests(args: argparse.Namespace) -> int:
     import cdk8s  # starts a jsii runtime: only for the commands that synthesize
 
@@ -118,6 +104,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from specdec.bench import cli as bench_cli
+    from specdec.plan import cli as plan_cli
     from specdec.report import cli as report_cli
     from specdec.tune import cli as tune_cli
 
@@ -135,9 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("results-schema", help="print the JSON Schema of benchmark results")
     schema.add_argument("--write", action="store_true", help="write it to specdec/bench/results.schema.json")
     schema.set_defaults(run=_results_schema)
-    plan_command = commands.add_parser("plan", help="print the HBM plan of the vLLM servers")
-    plan_command.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
-    plan_command.set_defaults(run=_plan)
     manifests = commands.add_parser(
         "manifests", help="write the Kubernetes manifests as plain YAML, one file per chart (GitOps)")
     manifests.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
@@ -152,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-e", "--env", default="dev", help="environment name (default: dev)")
     check.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
     check.set_defaults(run=_preflight)
+    plan_cli.add_parser(commands)
     bench_cli.add_parser(commands)
     report_cli.add_parser(commands)
     tune_cli.add_parser(commands)
