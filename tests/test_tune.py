@@ -33,8 +33,22 @@ def test_a_workload_where_nothing_is_accepted_is_told_plainly_that_speculation_d
     assert main(["tune", str(path), "--plot", str(tmp_path / "tune.png")]) == 0
     out = capsys.readouterr().out
     assert "speculation does not pay for open-ended" in out
-    assert 'structured: acceptance a = ' in out and '{"serving": {"num_speculative_tokens":' in out
+    assert "structured: acceptance a = " in out and "recommended k = " in out
     assert (tmp_path / "tune.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_clear_gain_prints_the_environment_change(tmp_path, capsys):
+    # 3 tokens per step at k=3 in a 34.5 ms step against a 30 ms baseline: a = 0.81, c = 0.05,
+    # and a larger k beats k=3 by far more than measurement noise.
+    document = results([run("s", "speculative", 11.5, 3), run("s", "baseline", 30.0, 1)], k=3)
+    (estimate,) = from_results("r.json", document)
+    assert estimate.draft_cost == pytest.approx(0.05)
+    assert estimate.best_k > 3 and estimate.gain_over_deployed > 1.05
+    path = tmp_path / "r.json"
+    path.write_text(document.model_dump_json())
+    assert main(["tune", str(path), "--plot", str(tmp_path / "t.png")]) == 0
+    out = capsys.readouterr().out
+    assert f'environment file change: {{"serving": {{"num_speculative_tokens": {estimate.best_k}}}}}' in out
 
 
 def test_vllm_v1_per_position_counters_give_the_acceptance():
