@@ -93,6 +93,8 @@ def _write(tmp_path, text: str | bytes) -> str:
     (recipe().model_dump_json(), ["--suite", "poetry"], "--suite poetry: not in"),
     (recipe().model_dump_json().replace('"num_speculative_tokens":7', '"num_speculative_tokens":null'), [],
      "deployment.num_speculative_tokens = null is not allowed"),
+    (recipe().model_dump_json().replace('"num_speculative_tokens":7', '"num_speculative_tokens":20'), [],
+     "deployment.num_speculative_tokens = 20 is not allowed: 1 to 15"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, content, argv, expected):
     source = _write(tmp_path, content)

@@ -65,6 +65,9 @@ def from_results(source: str, results: Results, suite: str | None = None) -> lis
     if not k:
         raise TuneError(f"{source}: deployment.num_speculative_tokens = null is not allowed: tune needs "
                         "the k the speculative server ran with (bench --deployment, docs/benchmark.md)")
+    if k not in K_RANGE:
+        raise TuneError(f"{source}: deployment.num_speculative_tokens = {k} is not allowed: "
+                        f"{K_RANGE.start} to {K_RANGE.stop - 1}, the k SpecDec deploys")
     baseline = results.baseline
     if baseline is None:
         raise TuneError(f"{source}: variants has no baseline: the draft's cost is measured against it")
