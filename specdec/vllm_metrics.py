@@ -1,0 +1,52 @@
+"""What a vLLM server exposes on /metrics, by engine generation, and which generation an image runs.
+
+V0 (the recipe's 0.9.1 image) records `vllm:time_per_output_token_seconds` once per engine step
+(vllm/engine/llm_engine.py, `_get_stats`): on a speculative server one step emits up to k+1
+tokens, so there it is a step time, not a per-token latency. On Neuron it never fills the
+`vllm:spec_decode_*` series (speculation runs fused inside NxD Inference). V1 (vLLM 0.11 and later,
+every vLLM Neuron plugin image) renamed the histogram `vllm:inter_token_latency_seconds`, records it
+per token, and counts drafts and accepted tokens (vllm/v1/spec_decode/metrics.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TTFT = "vllm:time_to_first_token_seconds"
+E2E = "vllm:e2e_request_latency_seconds"
+V0_TOKEN_LATENCY = "vllm:time_per_output_token_seconds"
+V1_TOKEN_LATENCY = "vllm:inter_token_latency_seconds"
+GENERATION_TOKENS = "vllm:generation_tokens"  # a counter: exposed with _total
+REQUESTS_RUNNING = "vllm:num_requests_running"
+REQUESTS_WAITING = "vllm:num_requests_waiting"
+SPEC_DRAFTS = "vllm:spec_decode_num_drafts"
+SPEC_DRAFT_TOKENS = "vllm:spec_decode_num_draft_tokens"
+SPEC_ACCEPTED_TOKENS = "vllm:spec_decode_num_accepted_tokens"
+# vLLM 0.11 removed the V0 engine.
+FIRST_V1_VERSION = (0, 11)
+# The Neuron DLC tags start with the vLLM version: pytorch-inference-vllm-neuronx:0.9.1-neuronx-...
+_TAG_VERSION = re.compile(r":(\d+)\.(\d+)[.\d]*-")
+
+
+@dataclass(frozen=True)
+class Engine:
+    generation: str
+    token_latency: str
+    reports_speculation: bool
+
+    def token_latency_is_per_step(self, speculative: bool) -> bool:
+        return speculative and self.generation == "V0"
+
+
+V0 = Engine("V0", V0_TOKEN_LATENCY, reports_speculation=False)
+V1 = Engine("V1", V1_TOKEN_LATENCY, reports_speculation=True)
+
+
+def engine_of(image: str) -> Engine:
+    """The generation an image runs, from the vLLM version its tag starts with; V0 when the tag
+    names no version (a digest, a custom build), as the default image does."""
+    match = _TAG_VERSION.search(image.split("@")[0])
+    if match and (int(match[1]), int(match[2])) >= FIRST_V1_VERSION:
+        return V1
+    return V0
