@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_preflight)
     plan_cli.add_parser(commands)
     bench_cli.add_parser(commands)
+    bench_cli.add_results_parser(commands)
     report_cli.add_parser(commands)
     tune_cli.add_parser(commands)
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from specdec.arguments import number
@@ -150,3 +151,63 @@ def _printer():
 def _usage(message: str) -> int:
     print(f"python -m specdec bench: {message}", file=sys.stderr)
     return 2
+
+
+
+def since_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: an ISO time like 2026-12-01T10:00:00Z") from None
+    # A time without a zone is UTC: CI runners and `date -u` both work in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_results_parser(commands) -> None:
+    results = commands.add_parser("results", help="benchmark results in S3 (the e2e workflow waits on them)")
+    actions = results.add_subparsers(dest="action", required=True, parser_class=type(results))
+    wait = actions.add_parser(
+        "wait", help="wait until a run that started after a time has written its results.json",
+        description="Poll s3://BUCKET/benchmarks/ENV/ until a run started at or after --since has written "
+        "results.json (the benchmark Job writes it last), printing one line per look.")
+    wait.add_argument("-e", "--env", required=True, help="environment name: the runs' folder")
+    wait.add_argument("--bucket", required=True, help="the stack output BenchmarkResultsBucketName")
+    wait.add_argument("--since", type=since_time, required=True, metavar="ISO_TIME",
+                      help="only runs that started at or after this (e.g. when the deploy started)")
+    wait.add_argument("--timeout-minutes", type=number(int, 1, 1440), default=120, metavar="N",
+                      help="give up after this long (default 120)")
+    wait.add_argument("--poll-seconds", type=number(int, 5, 3600), default=60, metavar="N",
+                      help="time between looks (default 60)")
+    wait.add_argument("--out", type=Path, help="also download the results to this file")
+    wait.set_defaults(run=_wait)
+
+
+def _wait(args: argparse.Namespace) -> int:
+    import time
+
+    import boto3  # only this command talks to S3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from specdec import names  # not in the benchmark pod, which never runs this command
+    from specdec.bench.wait import wait_for_results
+
+    prefix = f"{names.BENCHMARK_RESULTS_PREFIX}/{args.env}/"
+    s3 = boto3.client("s3")
+
+    def list_keys() -> list[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    try:
+        key = wait_for_results(list_keys, args.since, timeout_s=args.timeout_minutes * 60,
+                               poll_s=args.poll_seconds, clock=time.monotonic, sleep=time.sleep,
+                               progress=_printer(), where=f"s3://{args.bucket}/{prefix}")
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(args.bucket, key, str(args.out))
+    except (BotoCoreError, ClientError) as error:
+        print(f"results wait: s3://{args.bucket}/{prefix}: {error}", file=sys.stderr)
+        return 1
+    print(f"results: s3://{args.bucket}/{key}" + (f" (saved as {args.out})" if args.out else ""))
+    return 0

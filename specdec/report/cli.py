@@ -24,6 +24,8 @@ def add_parser(commands) -> None:
     report.add_argument("--price-per-hour", type=number(float, 0.01, 10_000, "USD per instance hour, "),
                         help="USD per accelerator-instance hour, e.g. your Capacity Block's rate "
                         "(default: specdec/prices.json)")
+    report.add_argument("--summary", type=Path, metavar="FILE",
+                        help="also append the headline table to FILE, e.g. $GITHUB_STEP_SUMMARY")
     report.set_defaults(run=run)
 
 
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
             check_comparable(location, source.results)
         report = build(sources, args.price_per_hour)
         _write(report, args.out)
+        if args.summary:
+            _append_summary(report, args.summary)
     except UserError as error:
         print(error, file=sys.stderr)
         return 1
@@ -46,6 +50,18 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}")
     return 0
+
+
+def _append_summary(report, path: Path) -> None:
+    from specdec.report.build import ReportError
+    from specdec.report.markdown import headline
+
+    # Appended: GitHub's job summary file collects every step's Markdown.
+    try:
+        with path.open("a", encoding="utf-8") as summary:
+            summary.write(headline(report) + "\n")
+    except OSError as error:
+        raise ReportError(f"--summary {path}: cannot be written: {error.strerror}") from None
 
 
 def _read(location: str) -> str:

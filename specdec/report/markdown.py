@@ -39,6 +39,11 @@ def render(report: Report, charts: set[str]) -> str:
     return "\n".join(lines)
 
 
+def headline(report: Report) -> str:
+    """The "Does speculation pay?" section alone, without chart links: for a CI job summary."""
+    return "\n".join(_headline(report, set()))
+
+
 def _measured(report: Report) -> list[str]:
     lines = ["## What was measured", "",
              "| results | environment | image | target | draft | k | instance | requests x concurrency "
