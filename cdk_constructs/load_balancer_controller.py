@@ -57,7 +57,7 @@ def controller_policy_document() -> dict:
     return document
 
 
-def chart_values(*, cluster_name: str, region: str, vpc_id: str) -> dict:
+def chart_values(*, cluster_name: str, region: str, vpc_id: str, tags: dict[str, str]) -> dict:
     return {
         "clusterName": cluster_name,
         # Given, so the controller never needs instance metadata to find them.
@@ -75,13 +75,17 @@ def chart_values(*, cluster_name: str, region: str, vpc_id: str) -> dict:
         # (service.k8s.aws/nlb) themselves, so the webhook adds nothing (LBC installation guide,
         # "When using AWS Load Balancer Controller v2.5+").
         "enableServiceMutatorWebhook": False,
+        # The NLBs, target groups and security groups the controller creates are not CloudFormation's,
+        # so the stack's tags never reach them; the chart passes these as --default-tags (eks-charts
+        # values.yaml, 3.2.2: "tags to apply to all AWS resources managed by this controller").
+        "defaultTags": dict(tags),
     }
 
 
 class LoadBalancerController(Construct):
     """`chart` is what the LoadBalancer Services must depend on."""
 
-    def __init__(self, scope: Construct, id: str, *, cluster: Cluster) -> None:
+    def __init__(self, scope: Construct, id: str, *, cluster: Cluster, tags: dict[str, str]) -> None:
         super().__init__(scope, id)
         eks_cluster = cluster.cluster
         role = pod_identity_role(self, "Role", "AWS Load Balancer Controller: manages the serving NLBs")
@@ -120,7 +124,7 @@ class LoadBalancerController(Construct):
             wait=True,
             timeout=INSTALL_TIMEOUT,
             values=chart_values(cluster_name=eks_cluster.cluster_name, region=Stack.of(self).region,
-                                vpc_id=eks_cluster.vpc.vpc_id),
+                                vpc_id=eks_cluster.vpc.vpc_id, tags=tags),
         )
         # Created after, so deleted before, everything the running controller needs: on destroy it
         # still has nodes, credentials and permissions while it deletes the NLBs.

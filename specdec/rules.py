@@ -29,11 +29,18 @@ NODE_SYSTEM_VCPUS = 8
 NODE_SYSTEM_MEMORY_GIB = 64
 # The suites' prompts are about 64 tokens with the chat template; this leaves twice that.
 PROMPT_ROOM_TOKENS = 128
+# Every resource carries these (tests/test_tags.py): cost reports and the teardown sweep of
+# orphans group by them, and an untagged owner leaves nobody to ask about a leftover resource.
+REQUIRED_TAGS = ("project", "environment", "owner")
 
 
 def cross_field_errors(env: Environment) -> list[Problem]:
     """(key path, value, what is allowed) for every rule that relates several fields."""
     errors: list[Problem] = []
+    missing_tags = [key for key in REQUIRED_TAGS if not env.tags.get(key)]
+    if missing_tags:
+        errors.append(("tags", env.tags, f"tags with a value for each of {', '.join(REQUIRED_TAGS)} "
+                                         f"(missing: {', '.join(missing_tags)})"))
     zone = re.compile(rf"^{re.escape(env.region)}[a-z]$")
     for i, az in enumerate(env.availability_zones):
         if not zone.match(az):

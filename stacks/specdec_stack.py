@@ -15,6 +15,7 @@ from cdk_constructs.log_retention import LogGroupRemovalPolicy
 from cdk_constructs.model_cache import CacheConsumers, ModelCache
 from cdk_constructs.network import Network
 from cdk_constructs.neuron import NeuronSoftware
+from cdk_constructs.tagging import TagUnmanagedResources
 from cdk_constructs.workload import Workload
 from k8s.namespace import NamespaceChart
 from specdec import names
@@ -32,6 +33,7 @@ class SpecDecStack(Stack):
         self._zones = list(environment.availability_zones)
         for key, value in environment.tags.items():
             Tags.of(self).add(key, value)
+        Aspects.of(self).add(TagUnmanagedResources(environment.tags))
 
         # Keys and the cluster hold nothing a redeploy cannot recreate: teardown removes them.
         ephemeral = RemovalPolicy.DESTROY
@@ -56,7 +58,8 @@ class SpecDecStack(Stack):
                    charts=charts, namespace_manifest=namespace,
                    csi_driver_version=environment.cluster.addon_versions.fsx_csi_driver)
         # Only with serving.internal_load_balancer: the controller that makes the servers' NLBs.
-        controller_chart = (LoadBalancerController(self, "LoadBalancerController", cluster=cluster).chart
+        controller_chart = (LoadBalancerController(self, "LoadBalancerController", cluster=cluster,
+                                                   tags=environment.tags).chart
                             if serving.internal_load_balancer else None)
         workload = Workload(self, "Workload", cluster=cluster.cluster, charts=charts,
                             environment=environment, namespace=namespace,

@@ -77,6 +77,12 @@ def synth_custom(tmp_path_factory):
     return _synth
 
 
+@pytest.fixture(scope="session")
+def load_balanced(synth_custom) -> Synthesized:
+    """dev with serving.internal_load_balancer: the controller and the NLB Services, synthesized once."""
+    return synth_custom("load-balanced", {"serving": {"internal_load_balancer": True}})
+
+
 def deep_merge(base: dict, overrides: dict) -> dict:
     merged = dict(base)
     for key, value in overrides.items():

@@ -105,6 +105,7 @@ BAD_INPUTS = [
     ({"serving": {"replicas": 2}}, "serving.replicas", "2"),
     ({"serving": {"image": "vllm latest"}}, "serving.image", "'vllm latest'"),
     ({"name": "prod"}, "name", "'prod'"),
+    ({"tags": {"owner": ""}}, "tags", '{"project": "specdec", "environment": "dev", "owner": ""}'),
 ]
 
 
@@ -123,6 +124,14 @@ def test_bad_input_is_one_line_naming_file_key_value_and_what_is_allowed(overrid
 def test_a_missing_required_key_is_named():
     assert rejections({}, drop=("account",)) == [
         "bad.json: account = null is not allowed: a value: this key is required"
+    ]
+
+
+def test_tags_must_name_project_environment_and_owner():
+    """Every resource carries them (tests/test_tags.py), so an environment file must give all three."""
+    assert rejections({}, drop=("tags",)) == [
+        "bad.json: tags = {} is not allowed: tags with a value for each of project, environment, owner "
+        "(missing: project, environment, owner)"
     ]
 
 

@@ -21,6 +21,7 @@ from k8s.serving import NLB_CLASS
 from specdec import names
 from specdec.manifests import MANIFEST_TYPE, render_intrinsic
 from tests.conftest import rejections
+from tests.dependency_graph import DependencyGraph
 
 KUBERNETES_VERSION = "1.36.0"
 LB = "service.beta.kubernetes.io/aws-load-balancer"
@@ -28,8 +29,8 @@ VARIANTS = [names.SPECULATIVE_VARIANT, names.BASELINE_VARIANT]
 
 
 @pytest.fixture(scope="module")
-def nlb(synth_custom):
-    return synth_custom("nlb", {"serving": {"internal_load_balancer": True}})
+def nlb(load_balanced):
+    return load_balanced
 
 
 def controller_release(synth):
@@ -48,37 +49,6 @@ def manifest_holding(synth, kind: str, name: str) -> str:
 def depends_on(synth, logical_id: str) -> set[str]:
     found = synth.template["Resources"][logical_id].get("DependsOn", [])
     return {found} if isinstance(found, str) else set(found)
-
-
-def everything_before(synth, logical_id: str) -> set[str]:
-    """Every resource CloudFormation creates before logical_id (and so deletes after it): the
-    transitive closure of DependsOn, Ref and Fn::GetAtt."""
-    resources = synth.template["Resources"]
-
-    def direct(resource_id: str) -> set[str]:
-        found = set(depends_on(synth, resource_id))
-
-        def walk(value):
-            if isinstance(value, dict):
-                for key, inner in value.items():
-                    if key == "Ref" and inner in resources:
-                        found.add(inner)
-                    elif key == "Fn::GetAtt":
-                        found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
-                    else:
-                        walk(inner)
-            elif isinstance(value, list):
-                for inner in value:
-                    walk(inner)
-        walk(resources[resource_id].get("Properties", {}))
-        return found
-
-    seen, todo = set(), [logical_id]
-    while todo:
-        for dependency in direct(todo.pop()) - seen:
-            seen.add(dependency)
-            todo.append(dependency)
-    return seen
 
 
 def nlb_services(synth) -> list[dict]:
@@ -250,10 +220,9 @@ def test_the_controller_outlives_what_it_needs_to_delete_the_nlbs(nlb):
 
 
 def test_the_controller_is_deleted_before_the_subnets_routes_and_nat_gateway_of_the_vpc(nlb):
-    before = everything_before(nlb, controller_release(nlb).logical_id)
-    network_types = ("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::Route")
-    network = {i for i, r in nlb.template["Resources"].items() if r["Type"] in network_types}
-    assert network and network <= before
+    graph = DependencyGraph(nlb.template)
+    network = graph.of_type("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway", "AWS::EC2::Route")
+    assert network and graph.not_deleted_before([controller_release(nlb).logical_id], network) == []
 
 
 # --- gates ------------------------------------------------------------------------------------
