@@ -104,6 +104,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from specdec.bench import cli as bench_cli
+    from specdec.janitor import cli as janitor_cli
     from specdec.plan import cli as plan_cli
     from specdec.report import cli as report_cli
     from specdec.tune import cli as tune_cli
@@ -141,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_cli.add_results_parser(commands)
     report_cli.add_parser(commands)
     tune_cli.add_parser(commands)
+    janitor_cli.add_parser(commands)
     return parser
 
 
