@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt requirements-forwarder.txt
 	@echo "==> Python packages into $(VENV) (about a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -12,26 +12,25 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 import cdk8s
 from cdk8s_plus_36 import k8s
 from constructs import Construct
 
 from k8s.model_cache import PREFETCH_IMAGE, UNPRIVILEGED_USER
+from k8s.shipped_code import REPO, config_map_key, package_files, read
 from specdec import names
 from specdec.config import Environment
 
-REPO = Path(__file__).resolve().parent.parent
 # What `python -m specdec bench` imports and reads; a test runs it from a copy of just these.
-SHIPPED_FILES = [
+# `python -m specdec` registers every command's parser (each package's cli.py) before it runs one.
+SHIPPED_FILES = sorted({
     "specdec/__init__.py", "specdec/__main__.py", "specdec/validation.py", "specdec/arguments.py",
-    "specdec/report/__init__.py", "specdec/report/cli.py", "specdec/tune/__init__.py", "specdec/tune/cli.py",
-    "specdec/plan/__init__.py", "specdec/plan/cli.py",
-    *sorted(str(p.relative_to(REPO)) for p in (REPO / "specdec/bench").rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts),
+    *(str(p.relative_to(REPO)) for cli in (REPO / "specdec").glob("*/cli.py")
+      for p in (cli, cli.parent / "__init__.py")),
+    *package_files("specdec/bench"),
     "requirements-bench.txt",
-]
+})
 CODE_MOUNT = "/opt/specdec"
 SCRATCH_MOUNT = "/tmp"
 RESULTS_FILE = f"{SCRATCH_MOUNT}/results/results.json"
@@ -97,14 +96,14 @@ class BenchmarkChart(cdk8s.Chart):
                  target: BenchmarkTarget) -> None:
         namespace = environment.serving.namespace
         super().__init__(scope, id, namespace=namespace)
-        files = {path: (REPO / path).read_text() for path in SHIPPED_FILES}
+        files = read(SHIPPED_FILES)
         command = self._command(bench_args(environment, target))
         # The bucket is a CloudFormation token whose text changes from synth to synth: leave it out.
         what_runs = self._command(bench_args(environment, BenchmarkTarget("results-bucket")))
         digest = hashlib.sha256(json.dumps([PREFETCH_IMAGE, what_runs, files]).encode()).hexdigest()[:8]
         code = k8s.KubeConfigMap(
             self, "Code", metadata=k8s.ObjectMeta(name=f"{names.BENCHMARK_NAME}-{digest}"),
-            data={_key(path): text for path, text in files.items()},
+            data={config_map_key(path): text for path, text in files.items()},
         )
         k8s.KubeServiceAccount(
             self, "ServiceAccount",
@@ -193,7 +192,7 @@ class BenchmarkChart(cdk8s.Chart):
                     volumes=[
                         k8s.Volume(name="code", config_map=k8s.ConfigMapVolumeSource(
                             name=config_map,
-                            items=[k8s.KeyToPath(key=_key(p), path=p) for p in SHIPPED_FILES])),
+                            items=[k8s.KeyToPath(key=config_map_key(p), path=p) for p in SHIPPED_FILES])),
                         # pip's packages (torch's CPU build is most of it), logs and results.
                         k8s.Volume(name="scratch", empty_dir=k8s.EmptyDirVolumeSource(
                             size_limit=k8s.Quantity.from_string("8Gi"))),
@@ -202,7 +201,3 @@ class BenchmarkChart(cdk8s.Chart):
             ),
         )
 
-
-def _key(path: str) -> str:
-    """ConfigMap keys cannot hold '/'."""
-    return path.replace("/", "--")

@@ -75,7 +75,7 @@ class ServingChart(cdk8s.Chart):
         for variant in variants:
             _Server(self, variant, settings=settings, variant=variant, chips=chips,
                     load_balanced=load_balancer is not None)
-        _server_network_policy(self, settings, load_balancer)
+        _server_network_policy(self, load_balancer)
 
     @classmethod
     def for_environment(cls, scope: Construct, id: str, environment: Environment, *,
@@ -243,9 +243,8 @@ def _wait_for_models_script(models: list[str]) -> str:
             "done")
 
 
-def _server_network_policy(scope: Construct, settings: ServingSettings,
-                           load_balancer: InternalLoadBalancer | None) -> None:
-    """Only the benchmark, an optional gateway and the metrics scraper reach the servers, and with
+def _server_network_policy(scope: Construct, load_balancer: InternalLoadBalancer | None) -> None:
+    """Only the benchmark, an optional gateway and the metrics forwarder reach the servers, and with
     an internal load balancer also the VPC (the NLBs' private IPs are all a pod sees of its clients).
 
     Enforced only where the cluster enforces NetworkPolicy (VPC CNI `enableNetworkPolicy`).
@@ -268,8 +267,7 @@ def _server_network_policy(scope: Construct, settings: ServingSettings,
                 from_=[
                     pods(names.BENCHMARK_COMPONENT),
                     pods(names.GATEWAY_COMPONENT),
-                    k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(
-                        match_labels={"kubernetes.io/metadata.name": settings.metrics_namespace})),
+                    pods(names.FORWARDER_COMPONENT),
                 ],
                 ports=serving_port,
             )] + ([k8s.NetworkPolicyIngressRule(

@@ -97,6 +97,10 @@ class AddonVersions(_Section):
     fsx_csi_driver: str | None = Field(
         None, pattern=ADDON_VERSION, description="aws-fsx-csi-driver build (the model cache's)."
     )
+    cloudwatch_observability: str | None = Field(
+        None, pattern=ADDON_VERSION,
+        description="amazon-cloudwatch-observability build (Container Insights and Neuron metrics).",
+    )
 
 
 class ClusterSettings(_Section):
@@ -152,8 +156,9 @@ class AcceleratorSettings(_Section):
     )
     neuron_monitor: bool = Field(
         True,
-        description="Run the neuron-monitor DaemonSet (Prometheus metrics on port 8000) on Trn2 nodes; "
-        "turn off if another agent (e.g. CloudWatch Container Insights) already runs one.",
+        description="Run one neuron-monitor per Trn2 node (NeuronCore use, HBM, errors): the CloudWatch "
+        "Observability add-on's with monitoring on, SpecDec's own DaemonSet (Prometheus on port 8000) "
+        "with it off; false runs none.",
     )
 
 
@@ -238,11 +243,6 @@ class ServingSettings(_Section):
     shm_size_gib: int = Field(
         64, ge=1, description="Size of the memory-backed /dev/shm of each server."
     )
-    metrics_namespace: str = Field(
-        "amazon-cloudwatch", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-        description="Namespace of the metrics scraper allowed to reach the servers (the CloudWatch "
-        "agent of the amazon-cloudwatch-observability add-on runs in amazon-cloudwatch).",
-    )
     internal_load_balancer: bool = Field(
         False,
         description="Also reach each server through an internal Network Load Balancer (VPC only), "
@@ -289,6 +289,35 @@ class BenchmarkSettings(_Section):
     )
 
 
+class MonitoringSettings(_Section):
+    """Metrics to CloudWatch, the dashboard and the alarms (docs/monitoring.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Install the CloudWatch Observability add-on and SpecDec's metrics forwarder, and "
+        "create the environment's dashboard and alarms.",
+    )
+    alarm_email: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="Subscribe this address to the alarm topic (AWS e-mails a confirmation link first).",
+    )
+    itl_p90_ms: float = Field(
+        60.0, gt=0,
+        description="Alarm when a variant's p90 inter-token latency (ms) stays above this bound (the "
+        "recipe's baseline decodes at about 45 ms a token).",
+    )
+    min_speed_up: dict[Literal[SUITE_NAMES], float] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: {"structured": 1.5},
+        description="Alarm when the benchmark's measured speed-up on a suite falls below its bound "
+        "(speculation no longer pays); suites left out get no alarm. Needs the baseline.",
+    )
+    min_acceptance_rate: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Alarm when the share of draft tokens accepted falls below this, where the engine "
+        "reports it (vLLM V1 images; the default V0 image does not).",
+    )
+
+
 class Environment(_Section):
     name: str = Field(description="Environment name; taken from the file name, not set in the file.")
     account: str = Field(pattern=r"^\d{12}$", description="AWS account id (12 digits).")
@@ -316,10 +345,17 @@ class Environment(_Section):
     benchmark: BenchmarkSettings = Field(
         default_factory=BenchmarkSettings, description="The speculative-vs-baseline benchmark."
     )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Metrics, the dashboard and the alarms."
+    )
 
     @property
     def stack_name(self) -> str:
         return f"specdec-{self.name}"
+
+    @property
+    def accelerator_nodegroup_name(self) -> str:
+        return f"{self.stack_name}-trn2"
 
     @property
     def instance(self) -> AcceleratorInstance:

@@ -67,3 +67,12 @@ BENCHMARK_RESULTS_PREFIX = "benchmarks"
 
 def service_url(variant: str, namespace: str) -> str:
     return f"http://{server_name(variant)}.{namespace}.svc:{SERVING_PORT}"
+
+# The metrics forwarder (specdec/forwarder): scrapes every server's /metrics and puts what it read
+# in CloudWatch under the benchmark's namespace, with dimensions Environment and Variant.
+FORWARDER_NAME = "specdec-metrics-forwarder"
+FORWARDER_SERVICE_ACCOUNT = "metrics-forwarder"
+FORWARDER_COMPONENT = "metrics"
+# The CloudWatch Observability add-on's Container Insights metrics (Neuron included).
+CONTAINER_INSIGHTS_NAMESPACE = "ContainerInsights"
+

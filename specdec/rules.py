@@ -115,6 +115,19 @@ def cross_field_errors(env: Environment) -> list[Problem]:
 
     errors += _serving_errors(env)
     errors += _benchmark_errors(env)
+    errors += _monitoring_errors(env)
+    return errors
+
+
+def _monitoring_errors(env: Environment) -> list[Problem]:
+    errors: list[Problem] = []
+    for suite, bound in env.monitoring.min_speed_up.items():
+        # The alarm reads the benchmark's SpeedUp metric: a suite it never runs never reports one.
+        if suite not in env.benchmark.suites:
+            errors.append((f"monitoring.min_speed_up.{suite}", bound,
+                           f"a suite that benchmark.suites runs: {', '.join(env.benchmark.suites)}"))
+        elif bound <= 0:
+            errors.append((f"monitoring.min_speed_up.{suite}", bound, "a speed-up above 0, like 1.5"))
     return errors
 
 

@@ -69,7 +69,7 @@ class SpecDecCiRoleStack(Stack):
             self.role.add_to_policy(statement)
         self._acknowledge()
         CfnOutput(self, "RoleArn", value=self.role.role_arn,
-                  description="The repository variable SPECDEC_CI_ROLE_ARN of the e2e workflow")
+                  description="The secret SPECDEC_CI_ROLE_ARN of the e2e workflow's GitHub environment")
 
     def _arn(self, service: str, resource: str, region: bool = True) -> str:
         region_part = self._env.region if region else ""

@@ -10,8 +10,10 @@ from constructs import Construct
 from cdk_constructs.accelerator_capacity import AcceleratorCapacity
 from cdk_constructs.benchmark import Benchmark
 from cdk_constructs.cluster import Cluster
+from cdk_constructs.dashboard import ServingDashboard
 from cdk_constructs.load_balancer_controller import LoadBalancerController
 from cdk_constructs.log_retention import LogGroupRemovalPolicy
+from cdk_constructs.metrics_pipeline import MetricsPipeline
 from cdk_constructs.model_cache import CacheConsumers, ModelCache
 from cdk_constructs.network import Network
 from cdk_constructs.neuron import NeuronSoftware
@@ -42,10 +44,13 @@ class SpecDecStack(Stack):
         network = Network(self, "Network", settings=environment.network, availability_zones=self._zones)
         cluster = Cluster(self, "Cluster", settings=environment.cluster, vpc=network.vpc,
                           cluster_name=environment.stack_name, removal_policy=ephemeral)
-        accelerators = AcceleratorCapacity(self, "Accelerators", settings=environment.accelerators,
-                                           cluster=cluster, nodegroup_name=f"{environment.stack_name}-trn2")
+        accelerators = AcceleratorCapacity(
+            self, "Accelerators", settings=environment.accelerators, cluster=cluster,
+            nodegroup_name=environment.accelerator_nodegroup_name)
+        monitoring = environment.monitoring.enabled
+        # Exactly one neuron-monitor per node: with monitoring on, the CloudWatch add-on brings its own.
         NeuronSoftware(self, "Neuron", cluster=cluster.cluster,
-                       neuron_monitor=environment.accelerators.neuron_monitor)
+                       neuron_monitor=environment.accelerators.neuron_monitor and not monitoring)
         # cdk8s charts render into this app; the cluster applies each one as a manifest.
         charts = cdk8s.App()
         namespace = cluster.cluster.add_cdk8s_chart(
@@ -66,6 +71,11 @@ class SpecDecStack(Stack):
                             model_cache=model_cache.manifest, load_balancer_controller=controller_chart)
         benchmark = Benchmark(self, "Benchmark", cluster=cluster, charts=charts, environment=environment,
                               after=[namespace, workload.manifest])
+        if monitoring:
+            MetricsPipeline(self, "Metrics", cluster=cluster, charts=charts, environment=environment,
+                            after=[namespace, workload.manifest])
+            dashboard = ServingDashboard(self, "Dashboard", environment=environment,
+                                         file_system_id=model_cache.file_system.file_system_id)
 
         CfnOutput(self, "ClusterName", value=cluster.cluster.cluster_name)
         CfnOutput(
@@ -85,6 +95,12 @@ class SpecDecStack(Stack):
             description="Run the benchmark on demand; it prints where the results went",
             value=f"python -m specdec bench -e {environment.name}",
         )
+        if monitoring:
+            CfnOutput(self, "DashboardUrl", description="The environment's CloudWatch dashboard",
+                      value=f"https://{environment.region}.console.aws.amazon.com/cloudwatch/home?region="
+                            f"{environment.region}#dashboards/dashboard/{dashboard.dashboard_name}")
+            CfnOutput(self, "AlarmTopicArn", value=dashboard.topic.topic_arn,
+                      description="SNS topic the alarms notify; subscribe more endpoints to it")
         CfnOutput(self, "SystemNodegroupName", value=cluster.system_nodegroup.nodegroup_name)
         CfnOutput(self, "AcceleratorNodegroupName", value=accelerators.nodegroup.nodegroup_name)
         if serving.internal_load_balancer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cdk_constructs.neuron import NEURON_CHART, NEURON_CHART_VERSION
@@ -182,22 +184,13 @@ def test_exactly_one_neuron_device_plugin_is_applied(shipped, name):
     assert not [k for k in synth.template["Resources"] if "NeuronDevicePlugin" in k]
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_neuron_monitor_runs_on_trn2_nodes_only(shipped, name):
-    (monitor,) = [
-        d for d in shipped[name].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"
-    ]
-    pod = monitor["spec"]["template"]["spec"]
-    assert pod["nodeSelector"] == {names.POOL_LABEL: names.NEURON_POOL}
-    assert pod["tolerations"] == [NEURON_TOLERATION]
-    (container,) = pod["containers"]
-    assert container["ports"] == [{"name": "metrics", "containerPort": names.NEURON_MONITOR_PORT}]
-
-
 def test_neuron_monitor_can_be_turned_off(capacity):
-    assert not [
-        d for d in capacity["on_demand"].objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"
-    ]
+    """Neither SpecDec's DaemonSet nor the CloudWatch add-on's (tests/test_monitoring.py)."""
+    synth = capacity["on_demand"]
+    assert not [d for d in synth.objects_of("DaemonSet") if d["metadata"]["name"] == "neuron-monitor"]
+    (addon,) = [a["Properties"] for a in synth.resources("AWS::EKS::Addon").values()
+                if a["Properties"]["AddonName"] == "amazon-cloudwatch-observability"]
+    assert json.loads(addon["ConfigurationValues"])["neuronMonitor"] == {"enabled": False}
 
 
 @pytest.mark.parametrize(("accelerators", "expected"), [
