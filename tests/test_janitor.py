@@ -270,7 +270,8 @@ def plant(session) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         **({"TagSpecifications": tagged("volume", tags)} if tags else {}))["VolumeId"]
         for tags in (claim, {"kubernetes.io/cluster/specdec-ci2": "owned"}, {}))
     groups = ["/aws/lambda/specdec-ci-ClusterEksKubectlProviderHa-AbC123",
-              "/aws/lambda/specdec-ci-CustomVpcRestrictDefaultSGCust-XyZ789", "/aws/eks/specdec-ci/cluster"]
+              "/aws/lambda/specdec-ci-CustomVpcRestrictDefaultSGCust-XyZ789", "/aws/eks/specdec-ci/cluster",
+              "/aws/containerinsights/specdec-ci/performance"]
     other_groups = ["/aws/lambda/specdec-ci2-ClusterEksKubectlProviderHa-AbC123",
                     "/aws/lambda/specdec-dev-ClusterEksKubectlProviderHa-AbC123", "/aws/lambda/unrelated"]
     for name in groups + other_groups:
@@ -339,14 +340,14 @@ def test_dry_run_lists_exactly_the_orphans_and_delete_removes_only_them(aws, sta
     assert listed(out) == {"stack": ["specdec-ci"], **orphans}
     assert "elbv2.k8s.aws/cluster=specdec-ci (Service specdec/vllm-speculative-nlb)" in out
     assert out.splitlines()[-1] == (
-        "12 remain of specdec-ci in 123456789012/us-east-2: once what blocks it is gone, run npx cdk destroy "
-        "SpecDecStack -c env=ci again; `python -m specdec janitor -e ci --delete` deletes 11")
+        "13 remain of specdec-ci in 123456789012/us-east-2: once what blocks it is gone, run npx cdk destroy "
+        "SpecDecStack -c env=ci again; `python -m specdec janitor -e ci --delete` deletes 12")
     assert all(orphan in existing(aws)[kind] for kind, ids in orphans.items() for orphan in ids)
 
     assert main(["janitor", "-e", "ci", "--delete"]) == 1
     out = capsys.readouterr().out
     actions = [line.split()[0] for line in out.splitlines() if line.startswith(("deleted", "revoked"))]
-    assert actions == ["deleted"] * 4 + ["revoked"] * 2 + ["deleted"] * 7
+    assert actions == ["deleted"] * 4 + ["revoked"] * 2 + ["deleted"] * 8
     assert listed(out.split("after deletion")[1]) == {"stack": ["specdec-ci"]}
     left = existing(aws)
     assert not any(orphan in left[kind] for kind, ids in orphans.items() for orphan in ids)

@@ -33,9 +33,10 @@ ALARM, DASHBOARD, STACK, OTHER = "alarm", "dashboard", "stack", "other"
 # Display order; sweep.py deletes in its own order.
 KINDS = (STACK, LOAD_BALANCER, TARGET_GROUP, VOLUME, INTERFACE, SECURITY_GROUP, LOG_GROUP, ALARM,
          DASHBOARD, BUCKET, FILE_SYSTEM, OTHER)
-# Where Lambda (its functions are named after the stack), EKS (control-plane logs) and flow logs
-# put their groups; CloudFormation names a group without a name `<stack>-<logical id>-<suffix>`.
-LOG_GROUP_PREFIXES = ("/aws/lambda/", "/aws/eks/", "/aws/vpc/", "")
+# Where Lambda (its functions are named after the stack), EKS (control-plane logs), flow logs and
+# Container Insights (the CloudWatch agent, per cluster) put their groups; CloudFormation names a
+# group without a name `<stack>-<logical id>-<suffix>`.
+LOG_GROUP_PREFIXES = ("/aws/lambda/", "/aws/eks/", "/aws/vpc/", "/aws/containerinsights/", "")
 # While CloudFormation is deleting the stack, it alone deletes; after DELETE_FAILED the janitor
 # removes what blocked it (and leaves the stack's own resources for the next `cdk destroy`).
 SWEEPABLE_STACK_STATUS = "DELETE_FAILED"
