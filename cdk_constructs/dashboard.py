@@ -21,6 +21,7 @@ from specdec import names
 from specdec.bench import metrics as bench_metrics
 from specdec.config import Environment
 from specdec.forwarder import catalog
+from specdec.variants import Variant
 from specdec.vllm_metrics import engine_of
 
 MINUTE = Duration.minutes(1)
@@ -46,12 +47,12 @@ class ServingDashboard(Construct):
                 actions_enabled=True, alarm_name_prefix=environment.stack_name,
                 action=mc.SnsAlarmActionStrategy(on_alarm_topic=self.topic)),
         )
-        self.engine = engine_of(environment.serving.image)
-        self.variants = [names.SPECULATIVE_VARIANT] + (
-            [names.BASELINE_VARIANT] if environment.serving.baseline_enabled else [])
+        self.variants = environment.serving.resolved_variants()
+        self.baseline = next((v for v in self.variants if not v.speculative), None)
         for variant in self.variants:
             self._serving_section(variant)
-        self._speculation_section()
+            if variant.speculative:
+                self._speculation_section(variant)
         self._accelerator_section()
         self._model_cache_section(file_system_id)
 
@@ -97,9 +98,9 @@ class ServingDashboard(Construct):
 
     # Sections --------------------------------------------------------------------------------------
 
-    def _serving_section(self, variant: str) -> None:
-        speculative = variant == names.SPECULATIVE_VARIANT
-        per_step = self.engine.token_latency_is_per_step(speculative)
+    def _serving_section(self, server: Variant) -> None:
+        variant = server.name
+        per_step = engine_of(server).token_latency_is_per_step(server.speculative)
         latency = catalog.DECODE_STEP_TIME if per_step else catalog.INTER_TOKEN_LATENCY
         title = ("Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)" if per_step
                  else "Inter-token latency per output token (ms)")
@@ -130,14 +131,14 @@ class ServingDashboard(Construct):
             mc.CustomMetricGroup(title="Ready server pods", metrics=[ready]),
             self._benchmark_latency_group(variant, per_step),
         ]
-        self.facade.monitor_custom(human_readable_name=f"Serving: vllm-{variant}",
+        self.facade.monitor_custom(human_readable_name=f"Serving: vllm-{variant} ({server.engine})",
                                    alarm_friendly_name=variant, metric_groups=groups)
 
-    def _speculation_section(self) -> None:
-        variant, suites = names.SPECULATIVE_VARIANT, self.environment.benchmark.suites
+    def _speculation_section(self, server: Variant) -> None:
+        variant, suites = server.name, self.environment.benchmark.suites
         monitoring = self.environment.monitoring
         groups = []
-        if self.engine.reports_speculation:
+        if engine_of(server).reports_speculation:
             counts = {key: self._server(name, variant, "Sum", key, ALARM_PERIOD) for key, name in (
                 ("accepted", catalog.ACCEPTED_TOKENS), ("drafted", catalog.DRAFT_TOKENS),
                 ("drafts", catalog.DRAFTS))}
@@ -158,8 +159,8 @@ class ServingDashboard(Construct):
                     self._benchmark("TokensPerStep", variant, s, f"tokens/step, {s}") for s in suites]))
             groups.append(mc.CustomMetricGroup(title="Acceptance rate (benchmark)", metrics=[
                 self._benchmark(bench_metrics.ACCEPTANCE_RATE, variant, s, s) for s in suites]))
-        if names.BASELINE_VARIANT in self.variants:
-            title = "Speed-up over the baseline (benchmark ITL p50)"
+        if self.baseline:
+            title = f"Speed-up over vllm-{self.baseline.name} (benchmark ITL p50)"
             groups.append(mc.CustomMetricGroup(title=title, metrics=[
                 self._alarmed(self._benchmark(bench_metrics.SPEED_UP, variant, s, s), f"SpeedUp-{s}",
                               monitoring.min_speed_up[s], LT,
@@ -167,8 +168,10 @@ class ServingDashboard(Construct):
                               "not pay", period=BENCHMARK_PERIOD, missing=cw.TreatMissingData.IGNORE)
                 if s in monitoring.min_speed_up else self._benchmark(bench_metrics.SPEED_UP, variant, s, s)
                 for s in suites]))
-        self.facade.monitor_custom(human_readable_name="Speculation", alarm_friendly_name="speculation",
-                                   metric_groups=groups)
+        self.facade.monitor_custom(
+            human_readable_name=f"Speculation: vllm-{variant} ({server.engine}, {server.draft_model}, "
+                                f"k={server.num_speculative_tokens})",
+            alarm_friendly_name=variant, metric_groups=groups)
 
     def _benchmark_latency_group(self, variant: str, per_step: bool) -> mc.CustomMetricGroup:
         """Per-token ITL as the benchmark measured it, per suite. Where the server records step

@@ -35,10 +35,8 @@ INTERVAL_SECONDS = 60
 def forwarder_settings(environment: Environment) -> dict:
     """What specdec/forwarder/forward.py's Settings reads."""
     serving = environment.serving
-    engine = engine_of(serving.image).generation
-    variants = {names.SPECULATIVE_VARIANT: {"speculative": True, "engine": engine}}
-    if serving.baseline_enabled:
-        variants[names.BASELINE_VARIANT] = {"speculative": False, "engine": engine}
+    variants = {v.name: {"speculative": v.speculative, "engine": engine_of(v).generation}
+                for v in serving.resolved_variants()}
     return {"environment": environment.name, "namespace": serving.namespace,
             "node_group": environment.accelerator_nodegroup_name, "port": names.SERVING_PORT,
             "variants": variants}

@@ -1,4 +1,4 @@
-"""The vLLM servers: a speculative and a baseline Deployment, their Services, PDBs and a NetworkPolicy.
+"""The vLLM servers: a Deployment per serving variant, their Services, PDBs and a NetworkPolicy.
 
 Low-level `k8s` objects throughout: cdk8s-plus's ContainerResources cannot express the
 `aws.amazon.com/neuron` extended resource. The command line and environment come from
@@ -18,6 +18,7 @@ from specdec import names
 from specdec.config import Environment, ServingSettings
 from specdec.instances import AcceleratorInstance
 from specdec.serve_command import model_dir, serve_args, serve_env
+from specdec.variants import Variant
 
 # Whole Trainium2 chips (Neuron devices) from the Neuron device plugin. With the device plugin the
 # container sees only its allocated /dev/neuron* devices, so NEURON_RT_VISIBLE_CORES is not set.
@@ -69,11 +70,8 @@ class ServingChart(cdk8s.Chart):
                  load_balancer: InternalLoadBalancer | None = None) -> None:
         super().__init__(scope, id, namespace=settings.namespace)
         chips = settings.tensor_parallel_size // instance.logical_cores_per_chip(logical_neuron_cores)
-        variants = [names.SPECULATIVE_VARIANT]
-        if settings.baseline_enabled:
-            variants.append(names.BASELINE_VARIANT)
-        for variant in variants:
-            _Server(self, variant, settings=settings, variant=variant, chips=chips,
+        for variant in settings.resolved_variants():
+            _Server(self, variant.name, settings=settings, variant=variant, chips=chips,
                     load_balanced=load_balancer is not None)
         _server_network_policy(self, load_balancer)
 
@@ -90,14 +88,13 @@ class ServingChart(cdk8s.Chart):
 class _Server(Construct):
     """Deployment, Service(s) and PodDisruptionBudget of one variant."""
 
-    def __init__(self, scope: Construct, id: str, *, settings: ServingSettings, variant: str,
+    def __init__(self, scope: Construct, id: str, *, settings: ServingSettings, variant: Variant,
                  chips: int, load_balanced: bool) -> None:
         super().__init__(scope, id)
-        speculative = variant == names.SPECULATIVE_VARIANT
-        name, labels = names.server_name(variant), server_labels(variant)
+        name, labels = variant.server_name, server_labels(variant.name)
         selector = k8s.LabelSelector(match_labels={
-            "app.kubernetes.io/name": "vllm", names.VARIANT_LABEL: variant})
-        models = [settings.target_model] + ([settings.draft_model] if speculative else [])
+            "app.kubernetes.io/name": "vllm", names.VARIANT_LABEL: variant.name})
+        models = [settings.target_model] + ([variant.draft_model] if variant.speculative else [])
 
         k8s.KubeDeployment(
             self, "Deployment",
@@ -115,7 +112,7 @@ class _Server(Construct):
                 ),
                 template=k8s.PodTemplateSpec(
                     metadata=k8s.ObjectMeta(labels=labels),
-                    spec=self._pod_spec(settings, speculative, chips, models),
+                    spec=self._pod_spec(settings, variant, chips, models),
                 ),
             ),
         )
@@ -133,7 +130,7 @@ class _Server(Construct):
             # A second Service, so in-cluster clients keep the ClusterIP one whatever happens to the NLB.
             k8s.KubeService(
                 self, "LoadBalancer",
-                metadata=k8s.ObjectMeta(name=names.load_balancer_service_name(variant), labels=labels,
+                metadata=k8s.ObjectMeta(name=names.load_balancer_service_name(variant.name), labels=labels,
                                         annotations=NLB_ANNOTATIONS),
                 spec=k8s.ServiceSpec(
                     type="LoadBalancer",
@@ -154,7 +151,7 @@ class _Server(Construct):
         )
 
     @staticmethod
-    def _pod_spec(settings: ServingSettings, speculative: bool, chips: int,
+    def _pod_spec(settings: ServingSettings, variant: Variant, chips: int,
                   models: list[str]) -> k8s.PodSpec:
         neuron = k8s.Quantity.from_number(chips)
         memory = k8s.Quantity.from_string(f"{settings.memory_gib}Gi")
@@ -179,7 +176,7 @@ class _Server(Construct):
             init_containers=[k8s.Container(
                 name="wait-for-models",
                 # The serving image: already needed on the node, so no second image to pull or pin.
-                image=settings.image,
+                image=variant.image,
                 command=["/bin/sh", "-c", _wait_for_models_script(models)],
                 resources=k8s.ResourceRequirements(
                     requests={"cpu": k8s.Quantity.from_string("50m"),
@@ -192,9 +189,9 @@ class _Server(Construct):
             )],
             containers=[k8s.Container(
                 name="vllm",
-                image=settings.image,
-                command=serve_args(settings, speculative),
-                env=[k8s.EnvVar(name=k, value=v) for k, v in serve_env(settings, speculative).items()],
+                image=variant.image,
+                command=serve_args(settings, variant),
+                env=[k8s.EnvVar(name=k, value=v) for k, v in serve_env(settings, variant).items()],
                 ports=[k8s.ContainerPort(name=HTTP, container_port=names.SERVING_PORT, protocol="TCP")],
                 resources=k8s.ResourceRequirements(
                     requests={"cpu": k8s.Quantity.from_number(settings.cpu), "memory": memory,

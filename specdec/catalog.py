@@ -93,3 +93,60 @@ MODELS: dict[str, ModelArchitecture] = {
                 heads=64, head_dim=128, tied=False),
     )
 }
+
+
+@dataclass(frozen=True)
+class Eagle3Head:
+    """An EAGLE3 draft head: one decoder layer over the target's hidden states, not a model of its
+    own. Its attention reads the token embedding and a hidden state side by side (2 x hidden), an
+    fc layer folds three of the target's hidden states into one, and its LM head predicts over a
+    smaller draft vocabulary mapped back to the target's (the `d2t` table). Numbers from the head's
+    config.json; the vLLM Neuron plugin registers this shape as `Eagle3LlamaForCausalLM`
+    (vllm-project/vllm-neuron, vllm_neuron/model/registry.py)."""
+
+    model_id: str
+    target_model_id: str
+    hidden_size: int
+    intermediate_size: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    vocab_size: int  # the target's: its own embedding table covers the whole vocabulary
+    draft_vocab_size: int  # rows of its LM head
+    file_bytes: int  # the published safetensors, for cross-checking the count below
+    shares: str  # what it takes from the target rather than carrying itself
+    source: str
+    layers: int = 1
+    tokenizer_family: str = "qwen3"
+
+    @property
+    def parameters(self) -> int:
+        return self.parameters_sharded(self.attention_heads, self.kv_heads)
+
+    def parameters_sharded(self, attention_heads: int, kv_heads: int) -> int:
+        h, d = self.hidden_size, self.head_dim
+        # q, k and v read the embedding and the hidden state side by side (2h); o writes h.
+        attention = 2 * h * attention_heads * d + 2 * h * kv_heads * d * 2 + attention_heads * d * h
+        mlp = 3 * h * self.intermediate_size
+        norms = 5 * h  # embedding and hidden-state input norms, post-attention, final
+        fc = 3 * h * h  # three of the target's hidden states folded into one
+        return self.vocab_size * h + self.draft_vocab_size * h + fc + attention + mlp + norms
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * BF16_BYTES
+
+
+EAGLE3_HEADS: dict[str, Eagle3Head] = {
+    head.model_id: head
+    for head in (
+        Eagle3Head(
+            model_id="RedHatAI/Qwen3-32B-speculator.eagle3", target_model_id="Qwen/Qwen3-32B",
+            hidden_size=5120, intermediate_size=25600, attention_heads=64, kv_heads=8, head_dim=128,
+            vocab_size=151936, draft_vocab_size=32000, file_bytes=3_121_274_856,
+            shares="the tokenizer and vocabulary only: it carries its own embedding table and its own "
+                   "32k-row LM head (speculators format, `Eagle3Speculator` with a Llama layer)",
+            source="https://huggingface.co/RedHatAI/Qwen3-32B-speculator.eagle3/blob/main/config.json",
+        ),
+    )
+}

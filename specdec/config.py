@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from specdec import validation
+from specdec import names, validation
 from specdec.bench import defaults as bench_defaults
 from specdec.bench.suites import SUITE_NAMES
 from specdec.instances import INSTANCES, AcceleratorInstance
 from specdec.rules import cross_field_errors
+from specdec.variants import ENGINES, NXDI, RECIPE_IMAGE, Variant
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 
@@ -35,9 +36,11 @@ LOG_RETENTION_DAYS = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 # 5-10 typical). Each extra token is wasted draft and verify work once acceptance drops, and the
 # expected tokens per step, (1 - a^(k+1)) / (1 - a), flattens quickly (Leviathan et al. 2023).
 SPECULATIVE_TOKENS_RANGE = (1, 15)
-SAMPLE_IMAGE = (
-    "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04"
-)
+IMAGE_PATTERN = r"^[^\s:]+(:[\w][\w.-]{0,127})(@sha256:[0-9a-f]{64})?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Per-variant keys: with serving.variants they are set on each variant, never at the top level.
+PER_VARIANT_KEYS = ("image", "draft_model", "num_speculative_tokens", "speculative_method",
+                    "baseline_enabled")
 
 
 README_HINT = "no such key (check the spelling; see the README's table)"
@@ -191,6 +194,37 @@ class ModelCacheSettings(_Section):
     )
 
 
+class VariantSettings(_Section):
+    """One named server of serving.variants (docs/engines.md); no draft_model makes a baseline."""
+
+    name: str = Field(
+        pattern=DNS_LABEL, max_length=55,
+        description="DNS label naming the variant's Deployment and Service (vllm-<name>).")
+    engine: Literal[tuple(ENGINES)] = Field(  # type: ignore[valid-type]
+        NXDI, description="nxdi (the recipe: vLLM 0.9.1 V0 with NxD Inference) or vllm-neuron (the "
+        "vLLM Neuron plugin on vLLM V1, EAGLE3 drafts only).")
+    image: str | None = Field(
+        None, pattern=IMAGE_PATTERN, description="Serving image; default: the engine's pinned image.")
+    draft_model: str | None = Field(
+        None, description="Draft (nxdi: a catalog model; vllm-neuron: an EAGLE3 head); none: a baseline.")
+    num_speculative_tokens: int | None = Field(
+        None, description="k, within the engine's range; default: the engine's (nxdi 7, vllm-neuron 3).")
+    speculative_method: str | None = Field(
+        None, description="`method` of --speculative-config; default: the engine's (eagle, eagle3).")
+
+    def resolve(self) -> Variant:
+        spec = ENGINES[self.engine]
+        speculative = self.draft_model is not None
+        return Variant(
+            name=self.name, engine=self.engine, image=self.image or spec.default_image,
+            draft_model=self.draft_model,
+            num_speculative_tokens=(spec.default_k if self.num_speculative_tokens is None
+                                    else self.num_speculative_tokens) if speculative else None,
+            speculative_method=(spec.default_method if self.speculative_method is None
+                                else self.speculative_method) if speculative else None,
+        )
+
+
 class ServingSettings(_Section):
     """The vLLM servers; defaults reproduce the published recipe (docs/serving.md)."""
 
@@ -199,7 +233,7 @@ class ServingSettings(_Section):
         description="Kubernetes namespace of the serving workloads and the benchmark.",
     )
     image: str = Field(
-        SAMPLE_IMAGE, pattern=r"^[^\s:]+(:[\w][\w.-]{0,127})(@sha256:[0-9a-f]{64})?$",
+        RECIPE_IMAGE, pattern=IMAGE_PATTERN,
         description="vLLM Neuron serving image, pinned by tag or digest.",
     )
     target_model: str = Field("Qwen/Qwen3-32B", description="Hugging Face id of the target model.")
@@ -231,6 +265,11 @@ class ServingSettings(_Section):
     baseline_enabled: bool = Field(
         True, description="Also run a server without speculation, for A/B comparison."
     )
+    variants: list[VariantSettings] | None = Field(
+        None, min_length=1,
+        description="Named servers sharing target_model, each on its engine (docs/engines.md); "
+        "without it: the recipe's speculative server and baseline, from the keys above.",
+    )
     replicas: int = Field(1, ge=1, description="Pods per serving Deployment.")
     cpu: int = Field(
         90, ge=1, description="vCPUs each server requests (the sample's 90: half a trn2.48xlarge)."
@@ -248,6 +287,22 @@ class ServingSettings(_Section):
         description="Also reach each server through an internal Network Load Balancer (VPC only), "
         "made by the AWS Load Balancer Controller, which is then installed too (docs/serving.md).",
     )
+
+
+    def models(self) -> list[str]:
+        """Every model a variant names, target first: what the prefetch Job fetches."""
+        drafts = [v.draft_model for v in self.resolved_variants() if v.draft_model]
+        return list(dict.fromkeys([self.target_model, *drafts]))
+
+    def resolved_variants(self) -> list[Variant]:
+        """What the environment serves, in order: serving.variants, or the recipe's two."""
+        if self.variants is not None:
+            return [v.resolve() for v in self.variants]
+        recipe = [Variant(names.SPECULATIVE_VARIANT, NXDI, self.image, self.draft_model,
+                          self.num_speculative_tokens, self.speculative_method)]
+        if self.baseline_enabled:
+            recipe.append(Variant(names.BASELINE_VARIANT, NXDI, self.image))
+        return recipe
 
 
 class BenchmarkSettings(_Section):

@@ -23,13 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from specdec.catalog import BF16_BYTES, ModelArchitecture
+from specdec.catalog import BF16_BYTES, EAGLE3_HEADS, MODELS, Eagle3Head, ModelArchitecture
 from specdec.instances import GIB, AcceleratorInstance
 
 if TYPE_CHECKING:
     from specdec.config import ServingSettings
 
 RUNTIME_RESERVE_FRACTION = 0.15
+Draft = ModelArchitecture | Eagle3Head
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Sharding:
     strategy: str
 
     @classmethod
-    def of(cls, model: ModelArchitecture, tp: int) -> Sharding:
+    def of(cls, model: ModelArchitecture | Eagle3Head, tp: int) -> Sharding:
         padded = -(-model.attention_heads // tp) * tp
         if model.kv_heads == model.attention_heads:
             return cls(padded, padded, "mha")
@@ -51,10 +52,10 @@ class Sharding:
             return cls(padded, tp, "replicate-to-tp-degree")
         return cls(padded, padded, "convert-to-mha")
 
-    def weight_bytes(self, model: ModelArchitecture) -> int:
+    def weight_bytes(self, model: ModelArchitecture | Eagle3Head) -> int:
         return model.parameters_sharded(self.attention_heads, self.kv_heads) * BF16_BYTES
 
-    def kv_bytes_per_token(self, model: ModelArchitecture) -> int:
+    def kv_bytes_per_token(self, model: ModelArchitecture | Eagle3Head) -> int:
         return 2 * model.layers * self.kv_heads * model.head_dim * BF16_BYTES
 
 
@@ -63,6 +64,7 @@ class VariantPlan:
     """HBM use of one server (one pod) on its tensor-parallel group."""
 
     name: str
+    draft_id: str | None
     target_weights: int
     draft_weights: int
     kv_cache: int
@@ -82,20 +84,38 @@ class VariantPlan:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the servers go: every variant's pods, TP group by TP group, on whole Trn2 nodes."""
+
+    pods: int
+    chips_per_pod: int
+    chips_per_node: int
+
+    @property
+    def chips(self) -> int:
+        return self.pods * self.chips_per_pod
+
+    @property
+    def nodes(self) -> int:
+        # Every pod takes the same number of chips, so first-fit fills nodes evenly.
+        per_node = self.chips_per_node // self.chips_per_pod
+        return -(-self.pods // per_node)
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     target: ModelArchitecture
-    draft: ModelArchitecture
+    drafts: dict[str, Draft]
     tp: int
     lnc: int
     chips: int
     instance_type: str
     tokens: int  # KV cache slots: max_num_seqs x max_model_len
-    speculative: VariantPlan
-    baseline: VariantPlan | None
+    variants: list[VariantPlan]
+    placement: Placement
 
-    @property
-    def variants(self) -> list[VariantPlan]:
-        return [v for v in (self.speculative, self.baseline) if v]
+    def variant(self, name: str) -> VariantPlan:
+        return next(v for v in self.variants if v.name == name)
 
     def table(self) -> str:
         def gib(n: int) -> str:
@@ -103,7 +123,7 @@ class MemoryPlan:
 
         rows = [
             (f"target weights, bf16 ({self.target.model_id})", "target_weights"),
-            (f"draft weights, bf16 ({self.draft.model_id})", "draft_weights"),
+            ("draft weights, bf16 (below)", "draft_weights"),
             (f"KV cache ({self.tokens:,} token slots)", "kv_cache"),
             (f"runtime reserve ({RUNTIME_RESERVE_FRACTION:.0%} of HBM)", "reserve"),
             ("needed", "needed"),
@@ -111,17 +131,18 @@ class MemoryPlan:
             ("headroom", "headroom"),
         ]
         width = max(len(label) for label, _ in rows)
+        column = max(16, *(len(v.name) + 2 for v in self.variants))
         lines = [
             f"TP {self.tp} at LNC={self.lnc} = {self.chips} Trainium2 chip(s) of {self.instance_type}",
-            " " * width + "".join(f"{v.name:>16}" for v in self.variants),
+            " " * width + "".join(f"{v.name:>{column}}" for v in self.variants),
         ]
         for label, attr in rows:
-            cells = "".join(
-                f"{'-' if attr == 'draft_weights' and not v.draft_weights else gib(getattr(v, attr)):>16}"
-                for v in self.variants
-            )
+            shown = ["-" if attr == "draft_weights" and not v.draft_weights else gib(getattr(v, attr))
+                     for v in self.variants]
+            cells = "".join(f"{cell:>{column}}" for cell in shown)
             lines.append(f"{label:<{width}}{cells}")
-        for model in (self.target, self.draft):
+        lines += [f"draft of {v.name}: {v.draft_id}" for v in self.variants if v.draft_id]
+        for model in (self.target, *{d.model_id: d for d in self.drafts.values()}.values()):
             s = Sharding.of(model, self.tp)
             changes = []
             if s.attention_heads != model.attention_heads:
@@ -130,56 +151,71 @@ class MemoryPlan:
                 changes.append(f"KV heads {model.kv_heads} -> {s.kv_heads} ({s.strategy})")
             if changes:
                 lines.append(f"note: {model.model_id} at TP {self.tp}: {', '.join(changes)}")
+        p = self.placement
+        lines.append(f"placement: {p.pods} server pod(s) x {p.chips_per_pod} chips = {p.chips} chips "
+                     f"on {p.nodes} x {self.instance_type} ({p.chips_per_node} chips each)")
         return "\n".join(lines)
 
 
-def plan(serving: ServingSettings, instance: AcceleratorInstance, lnc: int,
-         target: ModelArchitecture, draft: ModelArchitecture) -> MemoryPlan:
+def draft_architecture(model_id: str) -> Draft:
+    return EAGLE3_HEADS.get(model_id) or MODELS[model_id]
+
+
+def plan(serving: ServingSettings, instance: AcceleratorInstance, lnc: int) -> MemoryPlan:
+    """Every variant of the environment on its TP group; the target is shared, drafts differ."""
     tp = serving.tensor_parallel_size
+    target = MODELS[serving.target_model]
     chips = max(1, tp // instance.logical_cores_per_chip(lnc))
     hbm = chips * instance.hbm_gib_per_chip * GIB
     tokens = serving.max_num_seqs * serving.max_model_len
-    target_sharding, draft_sharding = Sharding.of(target, tp), Sharding.of(draft, tp)
+    target_sharding = Sharding.of(target, tp)
     target_weights = target_sharding.weight_bytes(target)
     target_kv = target_sharding.kv_bytes_per_token(target) * tokens
-    speculative = VariantPlan(
-        "speculative", target_weights, draft_sharding.weight_bytes(draft),
-        target_kv + draft_sharding.kv_bytes_per_token(draft) * tokens, hbm,
-    )
-    baseline = (VariantPlan("baseline", target_weights, 0, target_kv, hbm)
-                if serving.baseline_enabled else None)
-    return MemoryPlan(target, draft, tp, lnc, chips, instance.instance_type, tokens, speculative, baseline)
+    drafts, variants = {}, []
+    for variant in serving.resolved_variants():
+        draft_weights, draft_kv = 0, 0
+        if variant.draft_model:
+            draft = drafts[variant.name] = draft_architecture(variant.draft_model)
+            sharding = Sharding.of(draft, tp)
+            draft_weights = sharding.weight_bytes(draft)
+            draft_kv = sharding.kv_bytes_per_token(draft) * tokens
+        variants.append(VariantPlan(variant.name, variant.draft_model, target_weights, draft_weights,
+                                    target_kv + draft_kv, hbm))
+    placement = Placement(pods=len(variants) * serving.replicas, chips_per_pod=chips,
+                          chips_per_node=instance.chips)
+    return MemoryPlan(target, drafts, tp, lnc, chips, instance.instance_type, tokens, variants, placement)
 
 
-def plan_errors(serving: ServingSettings, instance: AcceleratorInstance, lnc: int,
-                target: ModelArchitecture, draft: ModelArchitecture) -> list[tuple[str, Any, str]]:
+def plan_errors(serving: ServingSettings, instance: AcceleratorInstance,
+                lnc: int) -> list[tuple[str, Any, str]]:
     """(key path, value, what is allowed) for a TP degree NxDI cannot use or HBM cannot hold."""
     tp = serving.tensor_parallel_size
+    target = MODELS[serving.target_model]
     if tp > target.attention_heads:
         # Padding heads up to TP would leave ranks that hold only padding: memory and
         # collectives for no work. The draft may be padded (it shares the target's TP).
         return [("serving.tensor_parallel_size", tp,
                  f"at most {target.attention_heads}, the attention heads of {target.model_id} "
                  "(NxDI pads heads up to a multiple of TP)")]
-    speculative = plan(serving, instance, lnc, target, draft).speculative
-    if speculative.headroom >= 0:
+    largest = max(plan(serving, instance, lnc).variants, key=lambda v: v.needed)
+    if largest.headroom >= 0:
         return []
-    fitting = _smallest_fitting_tp(serving, instance, lnc, target, draft)
+    fitting = _smallest_fitting_tp(serving, instance, lnc)
     allowed = (f"at least {fitting}" if fitting else "a smaller model or max_model_len x max_num_seqs "
                f"(no TP on one {instance.instance_type} fits)")
+    drafted = f" + draft {largest.draft_id}" if largest.draft_id else ""
     return [("serving.tensor_parallel_size", tp,
-             f"{allowed}: {target.model_id} + draft {draft.model_id} need "
-             f"{speculative.needed / GIB:,.1f} GiB of HBM (weights, KV cache and a "
+             f"{allowed}: {target.model_id}{drafted} need "
+             f"{largest.needed / GIB:,.1f} GiB of HBM (weights, KV cache and a "
              f"{RUNTIME_RESERVE_FRACTION:.0%} runtime reserve) but TP {tp} at LNC={lnc} spans "
-             f"{speculative.hbm / GIB:,.0f} GiB; see `python -m specdec plan`")]
+             f"{largest.hbm / GIB:,.0f} GiB; see `python -m specdec plan`")]
 
 
-def _smallest_fitting_tp(serving: ServingSettings, instance: AcceleratorInstance, lnc: int,
-                         target: ModelArchitecture, draft: ModelArchitecture) -> int | None:
+def _smallest_fitting_tp(serving: ServingSettings, instance: AcceleratorInstance, lnc: int) -> int | None:
     tp = instance.logical_cores_per_chip(lnc)
-    while tp <= min(instance.logical_cores(lnc), target.attention_heads):
+    while tp <= min(instance.logical_cores(lnc), MODELS[serving.target_model].attention_heads):
         candidate = serving.model_copy(update={"tensor_parallel_size": tp})
-        if plan(candidate, instance, lnc, target, draft).speculative.headroom >= 0:
+        if all(v.headroom >= 0 for v in plan(candidate, instance, lnc).variants):
             return tp
         tp *= 2
     return None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from specdec.catalog import MODELS
 from specdec.planner import plan_errors
+from specdec.variant_rules import variant_errors
 
 if TYPE_CHECKING:
     from specdec.config import Environment
@@ -149,21 +150,11 @@ def _serving_errors(env: Environment) -> list[Problem]:
     serving, instance = env.serving, env.instance
     lnc = env.accelerators.logical_neuron_cores
     errors: list[Problem] = []
-    for key in ("target_model", "draft_model"):
-        model_id = getattr(serving, key)
-        if model_id not in MODELS:
-            errors.append((f"serving.{key}", model_id, f"a catalog model: {', '.join(MODELS)}"))
-    target, draft = MODELS.get(serving.target_model), MODELS.get(serving.draft_model)
-    models_agree = bool(target and draft)
-    if target and draft and target.tokenizer_family != draft.tokenizer_family:
-        models_agree = False
-        errors.append(("serving.draft_model", serving.draft_model,
-                       f"a draft with the target's tokenizer ({target.tokenizer_family}), "
-                       f"not {draft.tokenizer_family}"))
-    if target and draft and draft.parameters >= target.parameters:
-        models_agree = False
-        errors.append(("serving.draft_model", serving.draft_model,
-                       f"a draft smaller than the target {serving.target_model}"))
+    if serving.target_model not in MODELS:
+        errors.append(("serving.target_model", serving.target_model, f"a catalog model: {', '.join(MODELS)}"))
+    variant_problems = variant_errors(serving)
+    errors += variant_problems
+    models_agree = serving.target_model in MODELS and not variant_problems
     if serving.draft_max_model_len and serving.draft_max_model_len > serving.max_model_len:
         # vLLM's SpeculativeConfig raises "speculative_max_model_len=... cannot be larger than
         # target_max_model_len=..." at startup.
@@ -186,7 +177,7 @@ def _serving_errors(env: Environment) -> list[Problem]:
         return errors
 
     pods_per_node = instance.chips // (tp // cores_per_chip)
-    deployments = 2 if serving.baseline_enabled else 1
+    deployments = len(serving.resolved_variants())
     pods = serving.replicas * deployments
     capacity = pods_per_node * env.accelerators.max_size
     if pods > capacity:
@@ -194,6 +185,13 @@ def _serving_errors(env: Environment) -> list[Problem]:
                        f"at most {capacity // deployments} per deployment: {pods} serving pods of "
                        f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
                        f"x {instance.instance_type}"))
+    nodes_needed = -(-pods // pods_per_node)
+    if 0 < env.accelerators.desired_size < nodes_needed <= env.accelerators.max_size:
+        # Managed node groups do not grow by themselves (no autoscaler runs), so the servers that
+        # do not fit would wait for chips forever.
+        errors.append(("accelerators.desired_size", env.accelerators.desired_size,
+                       f"at least {nodes_needed}: {pods} serving pods of {tp // cores_per_chip} chips "
+                       f"need {nodes_needed} x {instance.instance_type}"))
     # A node full of servers must still hold kubelet, system reserve and the daemonsets.
     sharing = min(pods, pods_per_node)
     if serving.cpu * sharing > instance.vcpus - NODE_SYSTEM_VCPUS:
@@ -207,5 +205,5 @@ def _serving_errors(env: Environment) -> list[Problem]:
                        f"servers share a {instance.instance_type} ({instance.memory_gib} GiB, "
                        f"{NODE_SYSTEM_MEMORY_GIB} kept for the system)"))
     if models_agree:
-        errors += plan_errors(serving, instance, lnc, target, draft)
+        errors += plan_errors(serving, instance, lnc)
     return errors

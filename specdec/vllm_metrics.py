@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from specdec.variants import Variant
 
 TTFT = "vllm:time_to_first_token_seconds"
 E2E = "vllm:e2e_request_latency_seconds"
@@ -43,10 +47,11 @@ V0 = Engine("V0", V0_TOKEN_LATENCY, reports_speculation=False)
 V1 = Engine("V1", V1_TOKEN_LATENCY, reports_speculation=True)
 
 
-def engine_of(image: str) -> Engine:
-    """The generation an image runs, from the vLLM version its tag starts with; V0 when the tag
-    names no version (a digest, a custom build), as the default image does."""
+def engine_of(variant: Variant) -> Engine:
+    return V1 if variant.spec.generation == "V1" else V0
+
+
+def vllm_version(image: str) -> tuple[int, int] | None:
+    """The vLLM version a Neuron DLC tag starts with, or None (a digest, a custom build)."""
     match = _TAG_VERSION.search(image.split("@")[0])
-    if match and (int(match[1]), int(match[2])) >= FIRST_V1_VERSION:
-        return V1
-    return V0
+    return (int(match[1]), int(match[2])) if match else None

@@ -59,7 +59,7 @@ class SpecDecStack(Stack):
         serving = environment.serving
         model_cache = ModelCache(self, "ModelCache", settings=environment.model_cache, vpc=network.vpc,
                    availability_zone=environment.accelerators.availability_zone, cluster=cluster,
-                   consumers=CacheConsumers(serving.namespace, [serving.target_model, serving.draft_model]),
+                   consumers=CacheConsumers(serving.namespace, serving.models()),
                    charts=charts, namespace_manifest=namespace,
                    csi_driver_version=environment.cluster.addon_versions.fsx_csi_driver)
         # Only with serving.internal_load_balancer: the controller that makes the servers' NLBs.
@@ -119,7 +119,6 @@ class SpecDecStack(Stack):
 
 def internal_load_balancers_command(environment: Environment) -> str:
     serving = environment.serving
-    variants = [names.SPECULATIVE_VARIANT] + ([names.BASELINE_VARIANT] if serving.baseline_enabled else [])
-    services = " ".join(names.load_balancer_service_name(v) for v in variants)
+    services = " ".join(names.load_balancer_service_name(v.name) for v in serving.resolved_variants())
     return (f"kubectl -n {serving.namespace} get svc {services} "
             "-o custom-columns=NAME:.metadata.name,DNS:.status.loadBalancer.ingress[0].hostname")

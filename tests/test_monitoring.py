@@ -20,9 +20,8 @@ from specdec.config import load_environment, parse_environment
 from specdec.manifests import render_intrinsic
 from tests.conftest import SHIPPED, deep_merge
 
-V1_IMAGE = (
-    "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.29.0.1.2.0-neuronx-py314-sdk2.33.0-ubuntu26.04"
-)
+STEP_TIME = "Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)"
+ITL = "Inter-token latency per output token (ms)"
 FILE_SYSTEM = "fs-0123456789abcdef0"
 
 
@@ -60,16 +59,20 @@ def alarms(template: dict) -> dict[str, dict]:
     return found
 
 
-def widgets(template: dict) -> dict[str, list]:
-    """widget title -> its metric lines, from the one dashboard's body."""
+def widgets(template: dict) -> dict[str, dict[str, list]]:
+    """section header (its text after '### ') -> widget title -> metric lines, from the one dashboard."""
     (dashboard,) = [
         r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
     ]
     body = json.loads(render_intrinsic(dashboard["DashboardBody"]))
-    return {
-        w["properties"].get("title", w["properties"].get("markdown")): w["properties"].get("metrics", [])
-        for w in body["widgets"]
-    }
+    sections: dict[str, dict[str, list]] = {}
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        if "markdown" in properties:
+            current = sections.setdefault(properties["markdown"].removeprefix("### "), {})
+        else:
+            current[properties["title"]] = properties.get("metrics", [])
+    return sections
 
 
 def dimensions(line: list) -> dict[str, str]:
@@ -208,39 +211,59 @@ def test_one_dashboard_per_environment_named_after_the_stack_with_its_url_as_an_
 
 
 def test_the_default_image_shows_step_time_for_the_speculative_server_and_acceptance_from_the_benchmark(dev):
-    panels = widgets(dev.template)
-    step = "Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)"
-    itl = "Inter-token latency per output token (ms)"
-    assert metric_names(panels[step]) == {"DecodeStepTime"}
-    assert [line[-1]["stat"] for line in panels[step]] == ["p50", "p90", "p99"]
-    assert [dimensions(line)["Variant"] for line in panels[step]] == ["speculative"] * 3
-    assert metric_names(panels[itl]) == {"InterTokenLatency"}
-    assert dimensions(panels[itl][0]) == {"Environment": "dev", "Variant": "baseline"}
-    assert [line[-1]["stat"] for line in panels["Time to first token (ms)"]] == ["p50", "p90"]
-    spec = "Mean tokens per step (benchmark; this image reports no acceptance)"
-    assert metric_names(panels[spec]) == {"MeanAcceptedTokens", "TokensPerStep"}
-    assert metric_names(panels["Acceptance rate (benchmark)"]) == {"AcceptanceRate"}
-    assert {
-        dimensions(line)["Suite"] for line in panels["Speed-up over the baseline (benchmark ITL p50)"]
-    } == {"structured", "open-ended"}
+    sections = widgets(dev.template)
+    assert list(sections) == [
+        "Serving: vllm-speculative (nxdi)",
+        "Speculation: vllm-speculative (nxdi, Qwen/Qwen3-1.7B, k=7)",
+        "Serving: vllm-baseline (nxdi)",
+        "Accelerators (Trn2)",
+        "Model cache (FSx for Lustre)",
+    ]
+    speculative, baseline = (
+        sections["Serving: vllm-speculative (nxdi)"],
+        sections["Serving: vllm-baseline (nxdi)"],
+    )
+    step = speculative[STEP_TIME]
+    assert metric_names(step) == {"DecodeStepTime"} and ITL not in speculative
+    assert [line[-1]["stat"] for line in step] == ["p50", "p90", "p99"]
+    assert [dimensions(line) for line in step] == [{"Environment": "dev", "Variant": "speculative"}] * 3
+    assert metric_names(baseline[ITL]) == {"InterTokenLatency"} and STEP_TIME not in baseline
+    assert {dimensions(line)["Variant"] for line in baseline[ITL]} == {"baseline"}
+    assert [line[-1]["stat"] for line in baseline["Time to first token (ms)"]] == ["p50", "p90"]
+    speculation = sections["Speculation: vllm-speculative (nxdi, Qwen/Qwen3-1.7B, k=7)"]
+    assert metric_names(
+        speculation["Mean tokens per step (benchmark; this image reports no acceptance)"]
+    ) == {"MeanAcceptedTokens", "TokensPerStep"}
+    assert metric_names(speculation["Acceptance rate (benchmark)"]) == {"AcceptanceRate"}
+    speed_up = speculation["Speed-up over vllm-baseline (benchmark ITL p50)"]
+    assert {dimensions(line)["Suite"] for line in speed_up} == {"structured", "open-ended"}
+    assert {dimensions(line)["Variant"] for line in speed_up} == {"speculative"}
     # No series this image never reports.
-    everything = set().union(*(metric_names(lines) for lines in panels.values()))
+    everything = set().union(
+        *(metric_names(lines) for panels in sections.values() for lines in panels.values())
+    )
     assert not {"SpeculativeAcceptedTokens", "SpeculativeDraftTokens"} & everything
 
 
 def test_every_serving_panel_reads_the_forwarders_metrics_for_its_variant(dev):
-    panels = widgets(dev.template)
-    assert metric_names(panels["Generated tokens per second"]) == {
-        "tokens / PERIOD(tokens)",
-        "GeneratedTokens",
-    }
-    assert metric_names(panels["Requests running and waiting"]) == {"RequestsRunning", "RequestsWaiting"}
-    assert metric_names(panels["End-to-end request latency (s)"]) == {"EndToEndLatency"}
-    assert "### Serving: vllm-speculative" in panels and "### Serving: vllm-baseline" in panels
+    for variant, panels in (
+        ("speculative", widgets(dev.template)["Serving: vllm-speculative (nxdi)"]),
+        ("baseline", widgets(dev.template)["Serving: vllm-baseline (nxdi)"]),
+    ):
+        assert metric_names(panels["Generated tokens per second"]) == {
+            "tokens / PERIOD(tokens)",
+            "GeneratedTokens",
+        }
+        assert metric_names(panels["Requests running and waiting"]) == {"RequestsRunning", "RequestsWaiting"}
+        assert metric_names(panels["End-to-end request latency (s)"]) == {"EndToEndLatency"}
+        assert metric_names(panels["Ready server pods"]) == {"ReadyServers"}
+        lines = [line for lines in panels.values() for line in lines if not isinstance(line[0], dict)]
+        assert {dimensions(line)["Variant"] for line in lines} == {variant}
 
 
 def test_accelerator_and_model_cache_panels_read_container_insights_and_fsx(dev):
-    panels = widgets(dev.template)
+    sections = widgets(dev.template)
+    panels = sections["Accelerators (Trn2)"]
     for title, metric in (
         ("NeuronCore utilization per node (%)", "node_neuroncore_utilization"),
         ("NeuronCore memory (HBM) used per node (bytes)", "node_neuroncore_memory_usage_total"),
@@ -252,7 +275,7 @@ def test_accelerator_and_model_cache_panels_read_container_insights_and_fsx(dev)
     assert (
         "node_neuron_execution_errors_total" in errors and "node_neurondevice_hw_ecc_events_total" in errors
     )
-    throughput = panels["Throughput (MiB/s)"]
+    throughput = sections["Model cache (FSx for Lustre)"]["Throughput (MiB/s)"]
     assert metric_names(throughput) >= {"DataReadBytes", "DataWriteBytes"}
     fsx_lines = [line for line in throughput if not isinstance(line[0], dict)]
     assert all(line[0] == "AWS/FSx" and list(dimensions(line)) == ["FileSystemId"] for line in fsx_lines)
@@ -272,7 +295,7 @@ def test_dev_raises_these_alarms_and_each_notifies_the_topic(dev):
         "specdec-dev-speculative-Ready-Critical": (1, "LessThanThreshold", ["ReadyServers"]),
         "specdec-dev-baseline-ITL-Critical": (60, "GreaterThanThreshold", ["InterTokenLatency"]),
         "specdec-dev-baseline-Ready-Critical": (1, "LessThanThreshold", ["ReadyServers"]),
-        "specdec-dev-speculation-SpeedUp-structured-Critical": (1.5, "LessThanThreshold", ["SpeedUp"]),
+        "specdec-dev-speculative-SpeedUp-structured-Critical": (1.5, "LessThanThreshold", ["SpeedUp"]),
         "specdec-dev-accelerators-TrnNodes-Critical": (1, "LessThanThreshold", ["ReadyNodes"]),
     }
     (topic,) = dev.resources("AWS::SNS::Topic")
@@ -310,8 +333,8 @@ def test_bounds_and_the_e_mail_come_from_the_environment_file():
     assert found["specdec-lab-speculative-ITL-Critical"]["threshold"] == 42
     assert found["specdec-lab-speculative-Ready-Critical"]["threshold"] == 2
     assert found["specdec-lab-accelerators-TrnNodes-Critical"]["threshold"] == 2
-    assert found["specdec-lab-speculation-SpeedUp-open-ended-Critical"]["threshold"] == 1.1
-    assert "specdec-lab-speculation-SpeedUp-structured-Critical" not in found
+    assert found["specdec-lab-speculative-SpeedUp-open-ended-Critical"]["threshold"] == 1.1
+    assert "specdec-lab-speculative-SpeedUp-structured-Critical" not in found
     (subscription,) = [
         r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"
     ]
@@ -321,30 +344,92 @@ def test_bounds_and_the_e_mail_come_from_the_environment_file():
 def test_without_a_baseline_there_is_no_speed_up_and_no_baseline_panel_or_alarm():
     template = dashboard_template({"serving": {"baseline_enabled": False}})
     assert not [n for n in alarms(template) if "baseline" in n or "SpeedUp" in n]
-    panels = widgets(template)
-    assert "### Serving: vllm-baseline" not in panels
-    assert "Speed-up over the baseline (benchmark ITL p50)" not in panels
-    assert not any("baseline" in json.dumps(lines) for lines in panels.values())
+    sections = widgets(template)
+    assert "Serving: vllm-baseline (nxdi)" not in sections
+    assert not [t for panels in sections.values() for t in panels if t.startswith("Speed-up")]
+    assert "baseline" not in json.dumps(sections)
 
 
-def test_a_v1_image_reads_the_servers_own_latency_and_acceptance_counters():
-    template = dashboard_template(
-        {"serving": {"image": V1_IMAGE}, "monitoring": {"min_acceptance_rate": 0.6}}
-    )
+THREE_VARIANTS = {
+    "accelerators": {"desired_size": 2, "max_size": 2},
+    "serving": {
+        "variants": [
+            {
+                "name": "recipe",
+                "engine": "nxdi",
+                "draft_model": "Qwen/Qwen3-1.7B",
+                "num_speculative_tokens": 5,
+            },
+            {
+                "name": "eagle3",
+                "engine": "vllm-neuron",
+                "draft_model": "RedHatAI/Qwen3-32B-speculator.eagle3",
+                "num_speculative_tokens": 4,
+            },
+            {"name": "plain", "engine": "nxdi"},
+        ]
+    },
+    "monitoring": {"min_acceptance_rate": 0.6},
+}
+
+
+def test_each_variant_is_watched_with_its_own_engines_metric_names():
+    template = dashboard_template(THREE_VARIANTS)
+    sections = widgets(template)
+    assert list(sections)[:5] == [
+        "Serving: vllm-recipe (nxdi)",
+        "Speculation: vllm-recipe (nxdi, Qwen/Qwen3-1.7B, k=5)",
+        "Serving: vllm-eagle3 (vllm-neuron)",
+        "Speculation: vllm-eagle3 (vllm-neuron, RedHatAI/Qwen3-32B-speculator.eagle3, k=4)",
+        "Serving: vllm-plain (nxdi)",
+    ]
+    # The recipe (V0) records step times; the plugin (V1) records per-token latency and counts drafts.
+    assert metric_names(sections["Serving: vllm-recipe (nxdi)"][STEP_TIME]) == {"DecodeStepTime"}
+    assert metric_names(sections["Serving: vllm-eagle3 (vllm-neuron)"][ITL]) == {"InterTokenLatency"}
+    eagle3 = sections["Speculation: vllm-eagle3 (vllm-neuron, RedHatAI/Qwen3-32B-speculator.eagle3, k=4)"]
+    assert metric_names(eagle3["Acceptance rate (server counters)"]) >= {
+        "accepted / drafted",
+        "SpeculativeAcceptedTokens",
+        "SpeculativeDraftTokens",
+    }
+    assert "1 + accepted / drafts" in metric_names(eagle3["Mean tokens per step (server counters)"])
+    recipe = sections["Speculation: vllm-recipe (nxdi, Qwen/Qwen3-1.7B, k=5)"]
+    assert "Acceptance rate (benchmark)" in recipe and "Acceptance rate (server counters)" not in recipe
+    for panels, variant in ((eagle3, "eagle3"), (recipe, "recipe")):
+        speed_up = panels["Speed-up over vllm-plain (benchmark ITL p50)"]
+        assert {dimensions(line)["Variant"] for line in speed_up} == {variant}
+
     found = alarms(template)
-    assert found["specdec-lab-speculative-ITL-Critical"]["metrics"] == ["InterTokenLatency"]
-    acceptance = found["specdec-lab-speculation-Acceptance-Critical"]
+    assert found["specdec-lab-recipe-ITL-Critical"]["metrics"] == [
+        "InterTokenLatencyP90",
+        "InterTokenLatencyP90",
+        "MAX([s0, s1])",
+    ]
+    assert found["specdec-lab-eagle3-ITL-Critical"]["metrics"] == ["InterTokenLatency"]
+    acceptance = found["specdec-lab-eagle3-Acceptance-Critical"]
     assert acceptance["threshold"] == 0.6 and acceptance["comparison"] == "LessThanThreshold"
-    assert "accepted / drafted" in acceptance["metrics"]
-    assert {"SpeculativeAcceptedTokens", "SpeculativeDraftTokens"} <= set(acceptance["metrics"])
-    panels = widgets(template)
-    assert "Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)" not in panels
-    assert "1 + accepted / drafts" in metric_names(panels["Mean tokens per step (server counters)"])
+    assert "specdec-lab-recipe-Acceptance-Critical" not in found
+    assert {n for n in found if "SpeedUp" in n} == {
+        "specdec-lab-recipe-SpeedUp-structured-Critical",
+        "specdec-lab-eagle3-SpeedUp-structured-Critical",
+    }
+    assert {n for n in found if n.endswith("Ready-Critical")} == {
+        f"specdec-lab-{v}-Ready-Critical" for v in ("recipe", "eagle3", "plain")
+    }
+
+
+def test_the_forwarder_knows_each_variants_engine():
+    settings = forwarder_settings(custom(THREE_VARIANTS))
+    assert settings["variants"] == {
+        "recipe": {"speculative": True, "engine": "V0"},
+        "eagle3": {"speculative": True, "engine": "V1"},
+        "plain": {"speculative": False, "engine": "V0"},
+    }
 
 
 def test_with_the_neuron_monitor_off_the_node_panels_go_and_the_node_count_stays():
-    panels = widgets(dashboard_template({"accelerators": {"neuron_monitor": False}}))
-    assert not [t for t in panels if t and "Neuron" in t]
+    panels = widgets(dashboard_template({"accelerators": {"neuron_monitor": False}}))["Accelerators (Trn2)"]
+    assert list(panels) == ["Ready Trn2 nodes"]
     assert metric_names(panels["Ready Trn2 nodes"]) == {"ReadyNodes"}
 
 

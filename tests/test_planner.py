@@ -72,10 +72,11 @@ def test_padding_and_replication_cost_memory():
 
 def test_the_recipe_fits_with_room_to_spare():
     env = load_environment("dev")
-    memory = plan(env.serving, TRN2, 2, MODELS["Qwen/Qwen3-32B"], MODELS["Qwen/Qwen3-1.7B"])
-    assert memory.chips == 8 and memory.speculative.hbm == 768 * GIB
+    memory = plan(env.serving, TRN2, 2)
+    spec, base = memory.variant("speculative"), memory.variant("baseline")
+    assert memory.chips == 8 and spec.hbm == 768 * GIB
     assert memory.tokens == 4 * 1024
-    spec, base = memory.speculative, memory.baseline
+    assert spec.draft_id == "Qwen/Qwen3-1.7B" and base.draft_id is None
     assert 60 * GIB < spec.target_weights < 70 * GIB  # 32.8B bf16 plus replicated K/V projections
     assert spec.draft_weights > 0 and base.draft_weights == 0
     assert spec.reserve == int(768 * GIB * RUNTIME_RESERVE_FRACTION)
@@ -96,7 +97,7 @@ def test_an_8b_target_with_a_0_6b_draft_fits_on_two_chips():
     env = parse_environment("small", with_serving({
         "target_model": "Qwen/Qwen3-8B", "draft_model": "Qwen/Qwen3-0.6B", "tensor_parallel_size": 8,
     }), "small.json")
-    assert plan(env.serving, TRN2, 2, MODELS["Qwen/Qwen3-8B"], MODELS["Qwen/Qwen3-0.6B"]).chips == 2
+    assert plan(env.serving, TRN2, 2).chips == 2
 
 
 def test_a_70b_target_that_does_not_fit_its_tp_group_is_refused_with_the_tp_that_would():

@@ -27,12 +27,13 @@ def add_parser(commands) -> None:
     plan.add_argument("--tokens-per-second", type=number(float, 0.001),
                       help="output tokens per second of the environment, for the cost per million tokens "
                       "(default with --results: the measured speculative throughput)")
+    plan.add_argument("--variant", metavar="NAME",
+                      help="speculative variant to forecast (default: the environment's first)")
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
     plan.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from specdec.catalog import MODELS
     from specdec.config import load_environment
     from specdec.plan import forecast
     from specdec.plan.render import as_json, as_text
@@ -41,27 +42,36 @@ def run(args: argparse.Namespace) -> int:
 
     environment = load_environment(args.env)  # refuses a configuration that does not fit
     serving = environment.serving
-    memory = plan(serving, environment.instance, environment.accelerators.logical_neuron_cores,
-                  MODELS[serving.target_model], MODELS[serving.draft_model])
-    floors = forecast.floors(environment)
+    memory = plan(serving, environment.instance, environment.accelerators.logical_neuron_cores)
+    speculative = [v for v in serving.resolved_variants() if v.speculative]
+    variant = (next((v for v in speculative if v.name == args.variant), None) if args.variant
+               else speculative[0])
+    if variant is None:
+        print(f"--variant {args.variant}: no speculative variant of that name in "
+              f"environments/{args.env}.json; its speculative variants: "
+              f"{', '.join(v.name for v in speculative)}", file=sys.stderr)
+        return 2
+    floors = forecast.floors(environment, variant)
     try:
         acceptance, draft_cost, measured_tps, how = _acceptance(args, floors)
         table = load_table(args.prices or PRICES_PATH)
     except UserError as error:
         print(error, file=sys.stderr)
         return 1
-    speed = (forecast.speed_up_table(acceptance, draft_cost, serving.num_speculative_tokens)
-             if acceptance is not None else None)
+    low, high = variant.spec.k_range
+    speed = (forecast.speed_up_table(acceptance, draft_cost, variant.num_speculative_tokens,
+                                     range(low, high + 1)) if acceptance is not None else None)
     try:
         cost, cost_problem = forecast.hourly_cost(environment, table, args.price_per_hour), None
     except PriceMissing as missing:
         cost, cost_problem = None, str(missing)
     tokens_per_s = args.tokens_per_second or measured_tps
     if args.json:
-        print(json.dumps(as_json(environment, memory, floors, speed, how, cost, cost_problem, tokens_per_s),
+        print(json.dumps(as_json(environment, variant, memory, floors, speed, how, cost, cost_problem,
+                                 tokens_per_s),
                          indent=2))
     else:
-        print(as_text(environment, memory, floors, speed, how, cost, cost_problem, tokens_per_s))
+        print(as_text(environment, variant, memory, floors, speed, how, cost, cost_problem, tokens_per_s))
     return 0
 
 

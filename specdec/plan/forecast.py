@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from specdec.catalog import MODELS
 from specdec.config import Environment
 from specdec.decode import StepBytes, decode_step, model_step
+from specdec.planner import draft_architecture
 from specdec.pricing import PriceMissing
 from specdec.speculation import K_RANGE, best_k, speed_up
+from specdec.variants import Variant
 
 # The benchmark's prompts are about 64 tokens (specdec/bench/suites.py).
 PROMPT_TOKENS = 64
@@ -43,8 +45,10 @@ class Floors:
         return self.draft.seconds / self.target.seconds
 
 
-def floors(environment: Environment) -> Floors:
-    """At the benchmark's load: its concurrency (up to max_num_seqs) at mid-answer context."""
+def floors(environment: Environment, variant: Variant) -> Floors:
+    """At the benchmark's load: its concurrency (up to max_num_seqs) at mid-answer context, for one
+    speculative variant's draft and k. An EAGLE3 head's whole embedding table is counted as read,
+    as the target's is: an upper bound on its bytes, so the floor stays a floor of the model."""
     serving, bench = environment.serving, environment.benchmark
     instance = environment.instance
     chips = serving.tensor_parallel_size // instance.logical_cores_per_chip(
@@ -52,8 +56,8 @@ def floors(environment: Environment) -> Floors:
     bandwidth = chips * instance.hbm_bytes_per_s_per_chip
     batch = min(bench.concurrency, serving.max_num_seqs)
     context = PROMPT_TOKENS + bench.output_tokens / 2
-    target, draft = MODELS[serving.target_model], MODELS[serving.draft_model]
-    tp, k = serving.tensor_parallel_size, serving.num_speculative_tokens
+    target, draft = MODELS[serving.target_model], draft_architecture(variant.draft_model)
+    tp, k = serving.tensor_parallel_size, variant.num_speculative_tokens
 
     def floor(name: str, step: StepBytes) -> Floor:
         return Floor(name, step, step.total / bandwidth)
@@ -76,11 +80,13 @@ class SpeedUpTable:
     deployed_k: int
 
 
-def speed_up_table(acceptance: float, draft_cost: float, deployed_k: int) -> SpeedUpTable:
+def speed_up_table(acceptance: float, draft_cost: float, deployed_k: int,
+                   ks: range = K_RANGE) -> SpeedUpTable:
+    """Over the k the variant's engine is run with (ks)."""
     from specdec.speculation import expected_tokens
 
-    rows = [(k, expected_tokens(acceptance, k), speed_up(acceptance, k, draft_cost)) for k in K_RANGE]
-    return SpeedUpTable(acceptance, draft_cost, rows, best_k(acceptance, draft_cost), deployed_k)
+    rows = [(k, expected_tokens(acceptance, k), speed_up(acceptance, k, draft_cost)) for k in ks]
+    return SpeedUpTable(acceptance, draft_cost, rows, best_k(acceptance, draft_cost, ks), deployed_k)
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,7 @@ def hourly_cost(environment: Environment, table: dict,
     ]
     if environment.serving.internal_load_balancer:
         nlb = price(["nlb_hour"], "Network Load Balancer hour")
-        variants = 2 if environment.serving.baseline_enabled else 1
-        items.append(CostItem("internal NLBs", variants, *nlb))
+        items.append(CostItem("internal NLBs", len(environment.serving.resolved_variants()), *nlb))
     if missing:
         raise PriceMissing(f"specdec/prices.json (checked {table['checked']}) has no sourced price in "
                            f"{region} for: {', '.join(missing)}; pass --price-per-hour for the accelerator "

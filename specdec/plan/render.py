@@ -7,14 +7,16 @@ from dataclasses import asdict
 from specdec.config import Environment
 from specdec.instances import GIB
 from specdec.plan.forecast import CostItem, Floors, SpeedUpTable, usd_per_million_tokens
+from specdec.variants import Variant
 
 
-def as_text(environment: Environment, memory, floors: Floors, speed: SpeedUpTable | None, how: str,
-            cost: list[CostItem] | None, cost_problem: str | None, tokens_per_s: float | None) -> str:
+def as_text(environment: Environment, variant: Variant, memory, floors: Floors, speed: SpeedUpTable | None,
+            how: str, cost: list[CostItem] | None, cost_problem: str | None,
+            tokens_per_s: float | None) -> str:
     serving = environment.serving
     lines = [f"environments/{environment.name}.json: {serving.target_model} verified by "
-             f"{serving.draft_model}, {serving.max_num_seqs} x {serving.max_model_len} tokens, "
-             f"k={serving.num_speculative_tokens}",
+             f"{variant.draft_model} (variant {variant.name}, engine {variant.engine}), "
+             f"{serving.max_num_seqs} x {serving.max_model_len} tokens, k={variant.num_speculative_tokens}",
              "", "== memory (HBM of one server)", memory.table(), "",
              f"== decode-step floors: bytes read / HBM bandwidth of {floors.chips} chips, batch "
              f"{floors.batch}, {floors.context_tokens:.0f} tokens of context"]
@@ -49,13 +51,21 @@ def as_text(environment: Environment, memory, floors: Floors, speed: SpeedUpTabl
     return "\n".join(lines)
 
 
-def as_json(environment: Environment, memory, floors: Floors, speed: SpeedUpTable | None, how: str,
-            cost: list[CostItem] | None, cost_problem: str | None, tokens_per_s: float | None) -> dict:
+def as_json(environment: Environment, variant: Variant, memory, floors: Floors, speed: SpeedUpTable | None,
+            how: str, cost: list[CostItem] | None, cost_problem: str | None,
+            tokens_per_s: float | None) -> dict:
+    placement = memory.placement
     return {
         "environment": environment.name,
-        "memory": {v.name: {"target_weights_bytes": v.target_weights, "draft_weights_bytes": v.draft_weights,
+        "variant": {"name": variant.name, "engine": variant.engine, "draft_model": variant.draft_model,
+                    "num_speculative_tokens": variant.num_speculative_tokens},
+        "memory": {v.name: {"draft_model": v.draft_id,
+                            "target_weights_bytes": v.target_weights, "draft_weights_bytes": v.draft_weights,
                             "kv_cache_bytes": v.kv_cache, "reserve_bytes": v.reserve, "hbm_bytes": v.hbm,
                             "headroom_bytes": v.headroom} for v in memory.variants},
+        "placement": {"pods": placement.pods, "chips_per_pod": placement.chips_per_pod,
+                      "chips": placement.chips, "nodes": placement.nodes,
+                      "instance_type": memory.instance_type},
         "floors": {"batch": floors.batch, "context_tokens": floors.context_tokens, "chips": floors.chips,
                    "draft_cost": floors.draft_cost,
                    **{key: {"bytes": f.bytes.total, "seconds": f.seconds}
