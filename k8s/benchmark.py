@@ -38,7 +38,7 @@ RESULTS_FILE = f"{SCRATCH_MOUNT}/results/results.json"
 # keeps the download to a few hundred MB instead of several GB of CUDA libraries.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # After the servers are healthy: 2 suites x 2 variants x 32 requests of 600 tokens at 45 ms take
-# about 15 minutes; two hours leave room for larger runs and pip.
+# about 15 minutes; two hours leave room for larger runs and pip. Granted per pair of variants.
 RUN_BUDGET_SECONDS = 2 * 3600
 # A CronJob needs a schedule even when suspended; it never fires while `suspend` is true.
 NEVER = "0 0 1 1 *"
@@ -52,9 +52,14 @@ class BenchmarkTarget:
 
 
 def deployment_facts(environment: Environment) -> dict:
-    """What serves the benchmark, for its results document (specdec/bench/results.py)."""
+    """What serves the benchmark, for its results document (specdec/bench/results.py): the
+    deployment, and under "variants" what each server runs. The top-level draft_model and k describe
+    the recipe's speculative variant, as results written before variants carried their own."""
     serving, accelerators = environment.serving, environment.accelerators
     instance = environment.instance
+    variants = serving.resolved_variants()
+    recipe = next((v for v in variants if v.name == names.SPECULATIVE_VARIANT and v.speculative), None)
+    images = {v.image for v in variants}
     return {
         "environment": environment.name,
         "region": environment.region,
@@ -64,18 +69,28 @@ def deployment_facts(environment: Environment) -> dict:
         // instance.logical_cores_per_chip(accelerators.logical_neuron_cores),
         "tensor_parallel_size": serving.tensor_parallel_size,
         "max_num_seqs": serving.max_num_seqs,
-        "image": serving.image,
+        "image": images.pop() if len(images) == 1 else None,
         "target_model": serving.target_model,
-        "draft_model": serving.draft_model,
-        "num_speculative_tokens": serving.num_speculative_tokens,
+        "draft_model": recipe.draft_model if recipe else None,
+        "num_speculative_tokens": recipe.num_speculative_tokens if recipe else None,
+        "variants": {v.name: {"engine": v.engine, "image": v.image, "draft_model": v.draft_model,
+                              "num_speculative_tokens": v.num_speculative_tokens,
+                              "speculative_method": v.speculative_method} for v in variants},
     }
 
 
 def bench_args(environment: Environment, target: BenchmarkTarget) -> list[str]:
+    """Every variant of the environment, in its order: the baseline (if any) as --baseline-url, each
+    speculative variant as --variant NAME=URL; the benchmark runs them in the order given."""
     serving, settings = environment.serving, environment.benchmark
-    args = ["--speculative-url", names.service_url(names.SPECULATIVE_VARIANT, serving.namespace)]
-    if serving.baseline_enabled:
-        args += ["--baseline-url", names.service_url(names.BASELINE_VARIANT, serving.namespace)]
+    args = []
+    for variant in serving.resolved_variants():
+        url = names.service_url(variant.name, serving.namespace)
+        if variant.speculative:
+            args += ["--variant", f"{variant.name}={url}"]
+        else:
+            named = variant.name != names.BASELINE_VARIANT
+            args += ["--baseline-url", f"{variant.name}={url}" if named else url]
     for suite in settings.suites:
         args += ["--suite", suite]
     return args + [
@@ -112,7 +127,9 @@ class BenchmarkChart(cdk8s.Chart):
             automount_service_account_token=False,
         )
         health_budget = environment.benchmark.health_timeout_minutes * 60
-        job = self._job_spec(code.name, command, environment.region, health_budget + RUN_BUDGET_SECONDS)
+        pairs = -(-len(environment.serving.resolved_variants()) // 2)
+        job = self._job_spec(code.name, command, environment.region,
+                             health_budget + pairs * RUN_BUDGET_SECONDS)
         labels = {names.COMPONENT_LABEL: names.BENCHMARK_COMPONENT, "app.kubernetes.io/part-of": "specdec"}
         k8s.KubeCronJob(
             self, "OnDemand",

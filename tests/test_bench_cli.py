@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -36,6 +37,32 @@ from tests.streaming_server import Behaviour, serving
     (["bench", "-e", "dev", "--speculative-url", "http://a"], "-e runs the Job on the cluster"),
     (["bench", "--speculative-url", "http://a", "--out", "r", "--upload", "bucket/x"],
      "--upload 'bucket/x': not an S3 URL"),
+    (["bench", "--variant", "Eagle3=http://a", "--out", "r"],
+     "--variant: 'Eagle3' is not allowed as a NAME: a DNS label"),
+    (["bench", "--variant", "eagle3_k3=http://a", "--out", "r"], "'eagle3_k3' is not allowed as a NAME"),
+    (["bench", "--variant", "http://a", "--out", "r"], "--variant: 'http://a' is not allowed: NAME=URL"),
+    (["bench", "--variant", "eagle3=a:8000", "--out", "r"], "'a:8000' is not allowed: an http(s) URL"),
+    (["bench", "--baseline-url", "http://b", "--out", "r"], "--speculative-url and --out are needed"),
+    (["bench", "--speculative-url", "http://a", "--variant", "speculative=http://b", "--out", "r"],
+     "--variant speculative=URL: the name 'speculative' is also given by --speculative-url: "
+     "each variant name once"),
+    (["bench", "--variant", "k3=http://a", "--variant", "k3=http://b", "--out", "r"],
+     "--variant k3=URL: the name 'k3' is also given by --variant k3=URL"),
+    (["bench", "--variant", "baseline=http://a", "--baseline-url", "http://b", "--out", "r"],
+     "--baseline-url: the name 'baseline' is also given by --variant baseline=URL"),
+    (["bench", "--variant", "a=http://a", "--baseline-url", "http://b", "--baseline-url", "plain=http://c",
+      "--out", "r"], "--baseline-url is given twice: at most one baseline"),
+    (["bench", "-e", "dev", "--variant", "a=http://a"], "-e runs the Job on the cluster"),
+    (["bench", "--variant", "a=http://a", "--out", "r", "--deployment", '{"variants": {"ghost": {}}}'],
+     "--deployment: variants.ghost is not allowed: the name of a server given here (a)"),
+    (["bench", "--variant", "a=http://a", "--out", "r", "--deployment", '{"variants": {"a": {"gpu": 1}}}'],
+     "--deployment: variants = {\"a\": {\"gpu\": 1}} is not allowed: an object of NAME"),
+    (["bench", "--variant", "a=http://a", "--out", "r", "--deployment",
+      '{"variants": {"a": {"num_speculative_tokens": "3"}}}'],
+     "--deployment: variants.a.num_speculative_tokens = '3' is not allowed"),
+    (["bench", "--variant", "a=http://a", "--baseline-url", "http://b", "--out", "r", "--deployment",
+      '{"variants": {"baseline": {"num_speculative_tokens": 3}}}'],
+     "--deployment: variants.baseline.num_speculative_tokens = 3 is not allowed: null on the baseline"),
 ])
 def test_bad_arguments_are_one_line_and_nothing_runs(capsys, argv, expected):
     try:
@@ -45,6 +72,42 @@ def test_bad_arguments_are_one_line_and_nothing_runs(capsys, argv, expected):
     assert code in (1, 2)
     error = capsys.readouterr().err.strip()
     assert expected in error and "\n" not in error
+
+
+def _planned(monkeypatch, argv: list[str]):
+    """The variants and deployment a bench command line would run with (nothing is run)."""
+    from specdec.bench import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run_against_urls", lambda args: seen.update(vars(args)) or 0)
+    assert main(["bench", *argv, "--out", "r.json"]) == 0
+    return seen["variants"], seen["deployment"]
+
+
+def test_speculative_url_is_short_for_a_variant_named_speculative(monkeypatch):
+    short, _ = _planned(monkeypatch, ["--speculative-url", "http://a:8000/v1", "--baseline-url", "http://b"])
+    named, _ = _planned(monkeypatch, ["--variant", "speculative=http://a:8000/v1", "--baseline-url", "http://b"])
+    assert short == named
+    assert [(v.name, v.role, v.url) for v in short] == [
+        ("speculative", "speculative", "http://a:8000"), ("baseline", "baseline", "http://b")]
+
+
+def test_every_variant_runs_in_the_order_given_each_described_by_the_deployment(monkeypatch):
+    facts = {"target_model": "Qwen/Qwen3-32B", "num_speculative_tokens": 5,
+             "variants": results_factory.THREE_VARIANTS}
+    variants, deployment = _planned(monkeypatch, [
+        "--variant", "speculative=http://recipe:8000", "--baseline-url", "http://base:8000",
+        "--variant", "eagle3=http://eagle:8000", "--deployment", json.dumps(facts)])
+    assert [(v.name, v.role, v.engine, v.num_speculative_tokens) for v in variants] == [
+        ("speculative", "speculative", "nxdi", 5), ("baseline", "baseline", "nxdi", None),
+        ("eagle3", "speculative", "vllm-neuron", 3)]
+    assert (variants[2].draft_model, variants[2].image) == (results_factory.EAGLE3_HEAD, "plugin-image")
+    assert "variants" not in deployment and deployment["num_speculative_tokens"] == 5
+
+
+def test_a_baseline_may_carry_its_variants_name(monkeypatch):
+    variants, _ = _planned(monkeypatch, ["--variant", "eagle3=http://a", "--baseline-url", "plain=http://b"])
+    assert [(v.name, v.role) for v in variants] == [("eagle3", "speculative"), ("plain", "baseline")]
 
 
 def test_a_server_that_does_not_answer_is_one_line_and_writes_no_results(tmp_path, capsys):

@@ -53,6 +53,54 @@ def option(argv: list[str], name: str) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == name]
 
 
+def servers(argv: list[str]) -> list[tuple[str, str]]:
+    return [(arg, argv[i + 1]) for i, arg in enumerate(argv)
+            if arg in ("--speculative-url", "--variant", "--baseline-url")]
+
+
+def test_the_default_environment_benchmarks_the_recipes_two_servers_as_before(dev):
+    argv = bench_argv(cron_job(dev)["spec"]["jobTemplate"]["spec"]["template"])
+    assert servers(argv) == [("--variant", "speculative=http://vllm-speculative.specdec.svc:8000"),
+                             ("--baseline-url", "http://vllm-baseline.specdec.svc:8000")]
+    facts = json.loads(option(argv, "--deployment")[0])
+    assert (facts["draft_model"], facts["num_speculative_tokens"]) == ("Qwen/Qwen3-1.7B", 7)
+    assert facts["variants"]["speculative"]["num_speculative_tokens"] == 7
+
+
+# Three servers of 8 chips take two trn2.48xlarge nodes.
+THREE = {"accelerators": {"desired_size": 2, "max_size": 2}, "serving": {"variants": [
+    {"name": "speculative", "engine": "nxdi", "draft_model": "Qwen/Qwen3-1.7B", "num_speculative_tokens": 5},
+    {"name": "eagle3", "engine": "vllm-neuron", "draft_model": "RedHatAI/Qwen3-32B-speculator.eagle3",
+     "num_speculative_tokens": 3},
+    {"name": "baseline"}]}}
+
+
+def test_three_variants_are_each_benchmarked_against_the_one_baseline_and_described(monkeypatch):
+    from k8s.benchmark import BenchmarkTarget, bench_args
+    from specdec.__main__ import main
+    from specdec.bench import cli
+
+    env = parse_environment("three", deep_merge(json.loads((REPO / "environments/dev.json").read_text()),
+                                                THREE), "three.json")
+    argv = bench_args(env, BenchmarkTarget("bucket"))
+    assert servers(argv) == [("--variant", "speculative=http://vllm-speculative.specdec.svc:8000"),
+                             ("--variant", "eagle3=http://vllm-eagle3.specdec.svc:8000"),
+                             ("--baseline-url", "http://vllm-baseline.specdec.svc:8000")]
+    facts = json.loads(option(argv, "--deployment")[0])
+    assert (facts["draft_model"], facts["num_speculative_tokens"]) == ("Qwen/Qwen3-1.7B", 5)
+    assert facts["image"] is None  # the variants run different images
+    # The command line the Job runs makes three variants, each describing what served it.
+    planned = {}
+    monkeypatch.setattr(cli, "_run_against_urls", lambda args: planned.update(vars(args)) or 0)
+    assert main(["bench", *argv]) == 0
+    assert [(v.name, v.role, v.engine, v.num_speculative_tokens, v.speculative_method)
+            for v in planned["variants"]] == [("speculative", "speculative", "nxdi", 5, "eagle"),
+                                              ("eagle3", "speculative", "vllm-neuron", 3, "eagle3"),
+                                              ("baseline", "baseline", "nxdi", None, None)]
+    assert planned["variants"][1].image == env.serving.resolved_variants()[1].image != facts["variants"][
+        "speculative"]["image"]
+
+
 def test_a_suspended_cronjob_holds_the_benchmark_and_a_job_runs_it_after_deploy_where_asked(each):
     env, synth = each
     cron = cron_job(synth)
@@ -72,15 +120,18 @@ def test_the_job_benchmarks_the_in_cluster_services_with_the_environments_load(e
     pod = cron_job(synth)["spec"]["jobTemplate"]["spec"]["template"]
     argv = bench_argv(pod)
     services = {s["metadata"]["name"]: s for s in synth.objects_of("Service")}
-    for flag, variant in (("--speculative-url", names.SPECULATIVE_VARIANT),
-                          ("--baseline-url", names.BASELINE_VARIANT)):
-        urls = option(argv, flag)
-        if variant == names.BASELINE_VARIANT and not env.serving.baseline_enabled:
-            assert urls == []
-            continue
-        service = services[names.server_name(variant)]
-        assert urls == [f"http://{service['metadata']['name']}.{env.serving.namespace}.svc:"
-                        f"{service['spec']['ports'][0]['port']}"]
+    # Every variant the environment serves, in its order: speculative ones by name, the baseline apart.
+    expected = []
+    for variant in env.serving.resolved_variants():
+        service = services[names.server_name(variant.name)]
+        url = (f"http://{service['metadata']['name']}.{env.serving.namespace}.svc:"
+               f"{service['spec']['ports'][0]['port']}")
+        if variant.speculative:
+            expected.append(("--variant", f"{variant.name}={url}"))
+        else:
+            named = variant.name != names.BASELINE_VARIANT
+            expected.append(("--baseline-url", f"{variant.name}={url}" if named else url))
+    assert servers(argv) == expected
     bench = env.benchmark
     assert option(argv, "--suite") == bench.suites
     assert option(argv, "--requests") == [str(bench.requests)]
@@ -90,12 +141,24 @@ def test_the_job_benchmarks_the_in_cluster_services_with_the_environments_load(e
     assert option(argv, "--wait-for-health") == [str(bench.health_timeout_minutes * 60)]
     assert option(argv, "--cloudwatch-namespace") == [names.BENCHMARK_METRICS_NAMESPACE]
     (deployment,) = option(argv, "--deployment")
-    assert json.loads(deployment) == {
+    facts = json.loads(deployment)
+    variants = env.serving.resolved_variants()
+    assert facts.pop("variants") == {
+        v.name: {"engine": v.engine, "image": v.image, "draft_model": v.draft_model,
+                 "num_speculative_tokens": v.num_speculative_tokens,
+                 "speculative_method": v.speculative_method} for v in variants}
+    if env.serving.variants is None:  # the recipe: as before variants described themselves
+        image, draft, k = env.serving.image, env.serving.draft_model, env.serving.num_speculative_tokens
+    else:  # the top level describes the variant named speculative, if any, and an image all share
+        recipe = next((v for v in variants if v.name == names.SPECULATIVE_VARIANT and v.speculative), None)
+        image = variants[0].image if len({v.image for v in variants}) == 1 else None
+        draft, k = (recipe.draft_model, recipe.num_speculative_tokens) if recipe else (None, None)
+    assert facts == {
         "environment": env.name, "region": env.region, "instance_type": env.accelerators.instance_type,
         "capacity_type": env.accelerators.capacity_type, "chips_per_server": 8,
         "tensor_parallel_size": env.serving.tensor_parallel_size, "max_num_seqs": env.serving.max_num_seqs,
-        "image": env.serving.image, "target_model": env.serving.target_model,
-        "draft_model": env.serving.draft_model, "num_speculative_tokens": env.serving.num_speculative_tokens}
+        "image": image, "target_model": env.serving.target_model, "draft_model": draft,
+        "num_speculative_tokens": k}
     (upload,) = option(argv, "--upload")
     bucket = next(i for i in synth.resources("AWS::S3::Bucket") if i.startswith("BenchmarkResults"))
     assert upload == f"s3://${{{bucket}}}/{names.BENCHMARK_RESULTS_PREFIX}/"

@@ -151,3 +151,44 @@ def test_the_recipe_fixture_is_what_the_published_figures_say():
     document = results_factory.recipe()
     assert document.run("structured", "baseline").summary.itl_ms.p50 == 45.0
     assert document.run("structured", "speculative").summary.itl_ms.p50 == 15.0
+
+
+def test_every_speculative_variant_is_compared_with_the_baseline_at_its_own_k():
+    report = build([Source("three", results_factory.three_variants())])
+    assert rows(report, "structured", "speculative").speed_up == pytest.approx(3.0)
+    assert rows(report, "structured", "eagle3").speed_up == pytest.approx(45 / 11.5)
+    assert rows(report, "open-ended", "eagle3").speed_up == pytest.approx(1.5)
+    assert rows(report, "open-ended", "baseline").speed_up is None
+    # The recipe variant's step reads its draft k = 5 times, as in a recipe run at k = 5.
+    recipe_at_5 = build([Source("recipe", recipe(k=5))])
+    assert rows(report, "structured", "speculative").bandwidth == pytest.approx(
+        rows(recipe_at_5, "structured", "speculative").bandwidth)
+    assert rows(report, "structured", "baseline").bandwidth is not None
+    # An EAGLE3 head is not a catalog draft model: its variant alone goes without, and says why.
+    assert rows(report, "structured", "eagle3").bandwidth is None
+    assert any("bandwidth not computed for eagle3: its draft_model "
+               f"'{results_factory.EAGLE3_HEAD}'" in note for note in report.notes)
+
+
+def test_the_report_of_three_variants_names_each_ones_engine_draft_and_k(tmp_path):
+    three, k7 = write(tmp_path / "three.json", results_factory.three_variants()), write(tmp_path / "k7.json",
+                                                                                       recipe(k=7))
+    assert main(["report", three, "--out", str(tmp_path / "one"), "--price-per-hour", "40"]) == 0
+    text = (tmp_path / "one" / "report.md").read_text()
+    assert "| three | speculative | speculative | nxdi | Qwen/Qwen3-1.7B | 5 | eagle | recipe-image |" in text
+    assert (f"| three | eagle3 | speculative | vllm-neuron | {results_factory.EAGLE3_HEAD} | 3 | eagle3 | "
+            "plugin-image |") in text
+    assert "| three | baseline | baseline | nxdi | none | none | n/a | recipe-image |" in text
+    assert "| per variant (see *Variants*) | Qwen/Qwen3-32B | per variant (see *Variants*) |" in text
+    headline = [line for line in text.split("## Does speculation pay?")[1].split("##")[0].splitlines()
+                if line.startswith("| three |")]
+    assert [line.split(" | ")[1:3] for line in headline] == [
+        ["structured", "speculative"], ["structured", "eagle3"], ["open-ended", "speculative"],
+        ["open-ended", "eagle3"]]
+    for chart in ("speed-up.png", "itl-distribution.png", "tokens-per-step.png", "cost.png"):
+        assert (tmp_path / "one" / chart).read_bytes().startswith(b"\x89PNG"), chart
+    assert main(["report", three, k7, "--out", str(tmp_path / "both")]) == 0
+    text = (tmp_path / "both" / "report.md").read_text()
+    assert "| suite | three | k7 (k=7) |" in text
+    assert ("| structured | speculative (k=5): 3.00x (3.00 tok/step), eagle3 (k=3): 3.91x (4.00 tok/step) "
+            "| 3.00x (3.00 tok/step) |") in text

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from specdec.__main__ import main
-from specdec.speculation import expected_tokens, speed_up
+from specdec.bench.results import Results
+from specdec.speculation import best_k, expected_tokens, speed_up
 from specdec.tune.estimate import TuneError, from_prometheus, from_results
-from tests.results_factory import recipe, results, run
+from tests.results_factory import recipe, results, run, three_variants
 
+REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
 
 
@@ -112,3 +115,48 @@ def test_k_outside_the_range_is_refused(capsys, argv, expected):
     with pytest.raises(SystemExit):
         main(argv)
     assert expected in capsys.readouterr().err
+
+
+def test_each_speculative_variant_is_tuned_at_its_own_k_within_its_engines_range(tmp_path, capsys):
+    estimates = {e.workload: e for e in from_results("r.json", three_variants())}
+    assert list(estimates) == ["structured", "structured (eagle3)", "open-ended", "open-ended (eagle3)"]
+    recipe_variant, eagle3 = estimates["structured"], estimates["structured (eagle3)"]
+    assert (recipe_variant.k, recipe_variant.engine, recipe_variant.k_range) == (5, "nxdi", range(1, 16))
+    assert expected_tokens(recipe_variant.acceptance, 5) == pytest.approx(3.0)
+    assert (eagle3.k, eagle3.engine, eagle3.k_range) == (3, "vllm-neuron", range(1, 8))
+    # Every draft token accepted at almost no cost: the model would take k = 15, which vllm-neuron
+    # does not run; the recommendation stops at its 7.
+    assert best_k(eagle3.acceptance, eagle3.draft_cost) == 15 and eagle3.best_k == 7
+    assert [k for k, _ in eagle3.curve()] == list(range(1, 8))
+    path = tmp_path / "r.json"
+    path.write_text(three_variants().model_dump_json())
+    assert main(["tune", str(path), "--plot", str(tmp_path / "t.png")]) == 0
+    out = capsys.readouterr().out
+    assert "environment file change: serving.variants[name=eagle3].num_speculative_tokens = 7" in out
+    assert "environment file change: serving.variants[name=speculative].num_speculative_tokens = 15" in out
+    assert "speculation does not pay for open-ended:" in out
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_recipe_served_through_serving_variants_is_changed_there(monkeypatch):
+    import specdec.config
+
+    data = json.loads((REPO / "environments" / "dev.json").read_text())
+    data["serving"] = {"variants": [{"name": "speculative", "draft_model": "Qwen/Qwen3-1.7B"},
+                                    {"name": "baseline"}]}
+    listed = specdec.config.parse_environment("dev", data, "dev.json")
+    monkeypatch.setattr(specdec.config, "load_environment", lambda name: listed)
+    (structured, _) = from_results("r.json", recipe())
+    assert structured.setting == "serving.variants[name=speculative].num_speculative_tokens"
+
+
+def test_a_k_outside_the_variants_engine_range_is_refused():
+    data = json.loads(three_variants().model_dump_json())
+    data["variants"][1]["num_speculative_tokens"] = 9
+    with pytest.raises(TuneError, match=r"r.json: variants.1.num_speculative_tokens = 9 is not allowed: "
+                                        r"1 to 7, on engine vllm-neuron"):
+        from_results("r.json", Results.model_validate_json(json.dumps(data)))
+    data["variants"][1]["num_speculative_tokens"] = None
+    with pytest.raises(TuneError, match=r"variants.1.num_speculative_tokens = null is not allowed: tune "
+                                        r"needs the k the speculative server eagle3 ran with"):
+        from_results("r.json", Results.model_validate_json(json.dumps(data)))

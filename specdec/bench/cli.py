@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from specdec import validation
 from specdec.arguments import number
 from specdec.bench import defaults
 from specdec.bench.loadgen import LoadGeneratorError
 from specdec.bench.publish import PublishError, parse_s3_url
-from specdec.bench.results import BASELINE_ROLE, SPECULATIVE_ROLE, Deployment, Variant
+from specdec.bench.results import (
+    BASELINE_ROLE,
+    NAME_PATTERN,
+    SPECULATIVE_ROLE,
+    VARIANT_FACTS,
+    Deployment,
+    Variant,
+)
 from specdec.bench.run import BenchError, BenchPlan, benchmark, wait_for_health, write_atomically
 from specdec.bench.suites import SUITE_NAMES, SuiteError
 
@@ -21,6 +32,32 @@ def server_url(text: str) -> str:
     if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: an http(s) URL like http://host:8000")
     return text.rstrip("/").removesuffix("/v1")
+
+
+def named_server(text: str) -> tuple[str, str]:
+    """NAME=URL: a speculative server and the name its results, metrics and report carry."""
+    name, equals, url = text.partition("=")
+    if not equals or "://" in name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: NAME=URL, like eagle3=http://host:8000")
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not allowed as a NAME: a DNS label (lower-case letters, digits and '-', at most "
+            "63, starting and ending with a letter or digit), like eagle3")
+    return name, server_url(url)
+
+
+def baseline_server(text: str) -> tuple[str, str]:
+    """URL, or NAME=URL for a baseline whose variant is not named baseline."""
+    return named_server(text) if "=" in text.split("://", 1)[0] else ("baseline", server_url(text))
+
+
+class _AddServer(argparse.Action):
+    """Every server flag appends (name, role, URL) to one list, so variants run in the order given."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        name, url = (SPECULATIVE_ROLE, value) if isinstance(value, str) else value
+        servers = list(getattr(namespace, self.dest) or [])
+        setattr(namespace, self.dest, [*servers, (name, self.const, url, option_string)])
 
 
 def deployment(text: str) -> dict:
@@ -35,27 +72,41 @@ def deployment(text: str) -> dict:
         facts = json.loads(text)
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON: {error.msg}") from None
-    known = set(Deployment.model_fields)
+    known = {*Deployment.model_fields, "variants"}
     if not isinstance(facts, dict) or set(facts) - known:
         raise argparse.ArgumentTypeError(
             f"{sorted(set(facts) - known) if isinstance(facts, dict) else facts!r} is not allowed: "
             f"a JSON object with keys among {', '.join(sorted(known))}")
+    variants = facts.get("variants", {})
+    if not isinstance(variants, dict) or not all(
+            isinstance(v, dict) and set(v) <= set(VARIANT_FACTS) for v in variants.values()):
+        raise argparse.ArgumentTypeError(
+            f"variants = {json.dumps(variants)} is not allowed: an object of NAME: {{...}} with keys "
+            f"among {', '.join(VARIANT_FACTS)}")
     return facts
 
 
 def add_parser(commands) -> None:
     bench = commands.add_parser(
         "bench", help="speculative vs baseline benchmark: against URLs, or on a deployed cluster (-e)",
-        description="Run the same prompts with the same load against a speculative and a baseline "
-        "server and write one results document (docs/benchmark.md).")
+        description="Run the same prompts with the same load against one or more speculative servers "
+        "and a baseline, one server at a time in the order given, and write one results document "
+        "(docs/benchmark.md).")
     where = bench.add_argument_group("where")
     where.add_argument("-e", "--env", help="run the benchmark Job on this environment's deployed "
                        "cluster (needs kubectl access) instead of against URLs")
     where.add_argument("--context", help="kubectl context with -e (default: the one `aws eks "
                        "update-kubeconfig` creates for the environment's cluster)")
-    where.add_argument("--speculative-url", type=server_url, help="base URL of the speculative server")
-    where.add_argument("--baseline-url", type=server_url, help="base URL of the baseline server")
-    load = bench.add_argument_group("load (the same for both servers)")
+    where.add_argument("--speculative-url", type=server_url, action=_AddServer, dest="servers",
+                       const=SPECULATIVE_ROLE, metavar="URL",
+                       help="base URL of the speculative server (short for --variant speculative=URL)")
+    where.add_argument("--variant", type=named_server, action=_AddServer, dest="servers",
+                       const=SPECULATIVE_ROLE, metavar="NAME=URL",
+                       help="a named speculative server, repeatable: each is compared with the baseline")
+    where.add_argument("--baseline-url", type=baseline_server, action=_AddServer, dest="servers",
+                       const=BASELINE_ROLE, metavar="[NAME=]URL",
+                       help="base URL of the baseline server, without speculation (name: baseline)")
+    load = bench.add_argument_group("load (the same for every server)")
     load.add_argument("--requests", type=number(int, 1), default=defaults.REQUESTS,
                       help=f"requests per suite and server (default {defaults.REQUESTS})")
     load.add_argument("--concurrency", type=number(int, 1), default=defaults.CONCURRENCY,
@@ -71,24 +122,32 @@ def add_parser(commands) -> None:
     out.add_argument("--deployment", type=deployment, default={},
                      help="what serves the URLs, as JSON or @file, e.g. "
                      '\'{"instance_type": "trn2.48xlarge", "region": "us-east-2", "chips_per_server": 8}\'; '
-                     "the report needs it for bandwidth and cost")
+                     "the report needs it for bandwidth and cost; \"variants\": {NAME: {\"engine\": ..., "
+                     "\"draft_model\": ..., \"num_speculative_tokens\": ...}} describes each server")
     out.add_argument("--upload", metavar="S3_URL", help="also upload the results under this s3:// prefix")
     out.add_argument("--cloudwatch-namespace", help="also put the results as CloudWatch metrics")
     out.add_argument("--wait-for-health", type=number(int, 0), default=0, metavar="SECONDS",
-                     help="wait up to this long for both servers' /health (default 0: check once)")
+                     help="wait up to this long for every server's /health (default 0: check once)")
     bench.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    servers = args.servers or []
     if args.env:
-        if args.speculative_url or args.baseline_url or args.out:
-            return _usage("-e runs the Job on the cluster: drop --speculative-url, --baseline-url "
-                          "and --out, or drop -e to benchmark URLs from here")
+        if servers or args.out:
+            return _usage("-e runs the Job on the cluster: drop --speculative-url, --variant, "
+                          "--baseline-url and --out, or drop -e to benchmark URLs from here")
         from specdec.bench.cluster import run_on_cluster
 
         return run_on_cluster(args.env, args.context)
-    if not args.speculative_url or not args.out:
-        return _usage("--speculative-url and --out are needed (or -e NAME for a deployed cluster)")
+    if not any(role == SPECULATIVE_ROLE for _, role, _, _ in servers) or not args.out:
+        return _usage("--speculative-url and --out are needed (or --variant NAME=URL for named "
+                      "speculative servers, or -e NAME for a deployed cluster)")
+    try:
+        args.variants = _variants(servers, args.deployment.get("variants", {}))
+        args.deployment = {k: v for k, v in args.deployment.items() if k != "variants"}
+    except ValueError as error:
+        return _usage(str(error))
     if args.cloudwatch_namespace and not args.deployment.get("environment"):
         return _usage("--cloudwatch-namespace needs --deployment with an \"environment\": the "
                       "metrics' Environment dimension")
@@ -101,10 +160,46 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
+def _variants(servers: list[tuple[str, str, str, str]], facts: dict) -> list[Variant]:
+    """The variants in the order given, each with what --deployment's "variants" says served it;
+    ValueError (one line) for a name given twice, a second baseline or facts about no variant."""
+    def given(name: str, flag: str) -> str:
+        shorthand = {"--speculative-url": SPECULATIVE_ROLE, "--baseline-url": BASELINE_ROLE}
+        return flag if shorthand.get(flag) == name else f"{flag} {name}=URL"
+
+    seen: dict[str, str] = {}
+    for name, _, _, flag in servers:
+        if name in seen:
+            raise ValueError(f"{given(name, flag)}: the name {name!r} is also given by {seen[name]}: "
+                             "each variant name once")
+        seen[name] = given(name, flag)
+    if sum(role == BASELINE_ROLE for _, role, _, _ in servers) > 1:
+        raise ValueError("--baseline-url is given twice: at most one baseline, which every "
+                         "speculative variant is compared with")
+    unknown = sorted(set(facts) - set(seen))
+    if unknown:
+        raise ValueError(f"--deployment: variants.{unknown[0]} is not allowed: the name of a server given "
+                         f"here ({', '.join(seen)})")
+    variants = []
+    for name, role, url, _ in servers:
+        try:
+            variants.append(Variant(name=name, role=role, url=url, **facts.get(name, {})))
+        except ValidationError as error:
+            path, value, allowed = validation.problems(error)[0]
+            raise ValueError(validation.line("--deployment", f"variants.{name}.{path}", value,
+                                             allowed)) from None
+        if role == BASELINE_ROLE:
+            speculating = [k for k in ("draft_model", "num_speculative_tokens", "speculative_method")
+                           if facts.get(name, {}).get(k) is not None]
+            if speculating:
+                raise ValueError(validation.line("--deployment", f"variants.{name}.{speculating[0]}",
+                                                 facts[name][speculating[0]],
+                                                 "null on the baseline: it does not speculate"))
+    return variants
+
+
 def _run_against_urls(args: argparse.Namespace) -> int:
-    variants = [Variant(name="speculative", role=SPECULATIVE_ROLE, url=args.speculative_url)]
-    if args.baseline_url:
-        variants.append(Variant(name="baseline", role=BASELINE_ROLE, url=args.baseline_url))
+    variants = args.variants
     plan = BenchPlan(variants=variants, suites=args.suites or list(SUITE_NAMES), requests=args.requests,
                      concurrency=args.concurrency, max_output_tokens=args.output_tokens,
                      temperature=args.temperature, deployment=args.deployment)

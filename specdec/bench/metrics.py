@@ -1,7 +1,8 @@
 """The benchmark's CloudWatch metrics, built from a results document (pure; publish.py sends them).
 
 Namespace `SpecDec` (specdec/names.py), dimensions Environment, Variant and Suite, one datum per
-suite and variant at the time its run finished. The dashboards read these names.
+suite and variant at the time its run finished. The dashboards read these names. Every speculative
+variant is compared with the one baseline, each at its own k.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def metric_data(results: Results) -> list[dict]:
         values[SPEED_UP] = ("None", speed_up(results, run))
         accepted = _accepted(results, run)
         values[MEAN_ACCEPTED_TOKENS] = ("None", accepted)
-        k = results.deployment.num_speculative_tokens
+        k = results.described(run.variant).num_speculative_tokens
         values[ACCEPTANCE_RATE] = ("None", accepted / k if accepted is not None and k else None)
         data += [{"MetricName": name, "Dimensions": dimensions, "Timestamp": run.finished_at,
                   "Value": float(value), "Unit": unit}

@@ -28,6 +28,9 @@ BASELINE_ROLE = "baseline"
 SERVER_USAGE = "server usage"
 WORDS = "words"
 SPECULATIVE_ROLE = "speculative"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a DNS label, like the variant's Service
+# Facts a variant may carry about what served it (the --deployment document's "variants" block).
+VARIANT_FACTS = ("engine", "image", "draft_model", "num_speculative_tokens", "speculative_method")
 
 
 class ResultsError(UserError):
@@ -51,8 +54,12 @@ class Deployment(_Strict):
     max_num_seqs: int | None = Field(None, ge=1, description="Sequences each server batches.")
     image: str | None = Field(None, description="Serving image.")
     target_model: str = Field(description="Target model (the servers' model id).")
-    draft_model: str | None = Field(None, description="Draft model of the speculative server.")
-    num_speculative_tokens: int | None = Field(None, ge=1, description="k of the speculative server.")
+    draft_model: str | None = Field(
+        None, description="Draft model of the recipe's speculative server; a variant's own draft_model "
+        "takes precedence.")
+    num_speculative_tokens: int | None = Field(
+        None, ge=1, description="k of the recipe's speculative server; a variant's own "
+        "num_speculative_tokens takes precedence.")
 
 
 class Method(_Strict):
@@ -69,9 +76,20 @@ class Method(_Strict):
 
 
 class Variant(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """One server the benchmark measured; what served it, where known (null: not known)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
     role: Literal["speculative", "baseline"]
     url: str = Field(description="Base URL of the OpenAI-compatible server.")
+    engine: str | None = Field(
+        None, description="Serving engine: nxdi or vllm-neuron (specdec/variants.py).")
+    image: str | None = Field(None, description="Serving image; null: the deployment's image.")
+    draft_model: str | None = Field(
+        None, description="Draft model or EAGLE3 head; null on a speculative variant: the deployment's "
+        "draft_model, if this is its only speculative variant or is named speculative.")
+    num_speculative_tokens: int | None = Field(
+        None, ge=1, description="k; null on a speculative variant: the deployment's, as for draft_model.")
+    speculative_method: str | None = Field(None, description="`method` of vLLM's --speculative-config.")
 
 
 class Request(_Strict):
@@ -144,6 +162,29 @@ class Results(_Strict):
     def baseline(self) -> Variant | None:
         return next((v for v in self.variants if v.role == BASELINE_ROLE), None)
 
+    @property
+    def speculative(self) -> list[Variant]:
+        return [v for v in self.variants if v.role != BASELINE_ROLE]
+
+    def inherits_deployment(self, name: str) -> bool:
+        """Whether the deployment's draft_model and k describe this variant: they describe the
+        recipe's speculative server, the one named speculative or the only speculative variant
+        (documents written before variants carried their own facts)."""
+        speculative = self.speculative
+        return any(v.name == name for v in speculative) and (
+            name == SPECULATIVE_ROLE or len(speculative) == 1)
+
+    def described(self, name: str) -> Variant:
+        """The variant with what the deployment says filled in where it says nothing itself; a
+        reader asks this, not the deployment, for a variant's draft, k and image."""
+        variant = next(v for v in self.variants if v.name == name)
+        d = self.deployment
+        update = {"image": variant.image or d.image}
+        if self.inherits_deployment(name):
+            update |= {"draft_model": variant.draft_model or d.draft_model,
+                       "num_speculative_tokens": variant.num_speculative_tokens or d.num_speculative_tokens}
+        return variant.model_copy(update=update)
+
 
 def percentiles(values: list[float]) -> Percentiles | None:
     """p50 and p90 with linear interpolation between samples (numpy's default method)."""
@@ -179,6 +220,11 @@ def consistency_problems(results: Results) -> list[tuple[str, object, str]]:
         found.append(("variants", names, "each variant name once"))
     if sum(v.role == BASELINE_ROLE for v in results.variants) > 1:
         found.append(("variants", names, "at most one baseline"))
+    for i, variant in enumerate(results.variants):
+        for key in ("draft_model", "num_speculative_tokens", "speculative_method"):
+            if variant.role == BASELINE_ROLE and getattr(variant, key) is not None:
+                found.append((f"variants.{i}.{key}", getattr(variant, key),
+                              "null on the baseline: it does not speculate"))
     seen: set[tuple[str, str]] = set()
     for i, run in enumerate(results.runs):
         if run.variant not in names:

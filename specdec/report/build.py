@@ -87,13 +87,18 @@ def build(sources: list[Source], price_per_hour: float | None = None) -> Report:
         bandwidth_note = _bandwidth_missing(results)
         if bandwidth_note:
             notes.append(f"{source.label}: bandwidth not computed: {bandwidth_note}")
+        without_draft = {} if bandwidth_note else _drafts_missing(results)
+        if without_draft:
+            notes.append(f"{source.label}: bandwidth not computed for "
+                         + "; ".join(f"{name}: {why}" for name, why in without_draft.items()))
+        measurable = set() if bandwidth_note else {v.name for v in results.variants} - set(without_draft)
         baseline = results.baseline
         for suite in results.suites:
             reference = results.run(suite, baseline.name)
             for variant in results.variants:
                 run = results.run(suite, variant.name)
                 rows.append(_row(source.label, results, run, variant.role, reference,
-                                 None if bandwidth_note else _bandwidth,
+                                 _bandwidth if variant.name in measurable else None,
                                  price[0] if price else None))
             steps = reference.summary.tokens_per_step
             if steps is not None and abs(steps - 1) > BASELINE_STEP_TOLERANCE:
@@ -156,10 +161,20 @@ def _bandwidth_missing(results: Results) -> str | None:
                                         ("tensor_parallel_size", d.tensor_parallel_size)) if not value]
     if d.target_model not in MODELS:
         missing.append(f"target_model in the catalog (got {d.target_model!r})")
-    speculative = [v for v in results.variants if v.role != "baseline"]
-    if speculative and (d.draft_model not in MODELS or not d.num_speculative_tokens):
-        missing.append("draft_model in the catalog and num_speculative_tokens")
     return f"the results' deployment lacks {', '.join(missing)}" if missing else None
+
+
+def _drafts_missing(results: Results) -> dict[str, str]:
+    """Speculative variants whose step bytes cannot be counted, and why."""
+    missing = {}
+    for variant in results.speculative:
+        described = results.described(variant.name)
+        if described.draft_model not in MODELS:
+            missing[variant.name] = (f"its draft_model {described.draft_model!r} is not a draft model in "
+                                     "the catalog (an EAGLE3 head's bytes are not modelled)")
+        elif not described.num_speculative_tokens:
+            missing[variant.name] = "its num_speculative_tokens is not known"
+    return missing
 
 
 def _bandwidth(results: Results, run: Run, role: str, step_ms: float) -> float:
@@ -168,8 +183,9 @@ def _bandwidth(results: Results, run: Run, role: str, step_ms: float) -> float:
     batch = min(results.method.concurrency, d.max_num_seqs or results.method.concurrency)
     # Mid-answer context: the prompt plus half of the answer, averaged over the decode.
     context = (summary.prompt_tokens_mean or 0) + (summary.output_tokens_mean or 0) / 2
-    draft = MODELS[d.draft_model] if role != "baseline" else None
-    step = decode_step(MODELS[d.target_model], draft, d.num_speculative_tokens or 0,
+    variant = results.described(run.variant)
+    draft = MODELS[variant.draft_model] if role != "baseline" else None
+    step = decode_step(MODELS[d.target_model], draft, variant.num_speculative_tokens or 0,
                        d.tensor_parallel_size, batch, context)
     instance = INSTANCES[d.instance_type]
     return bandwidth_utilization(step, step_ms / 1000, d.chips_per_server, instance.hbm_bytes_per_s_per_chip)

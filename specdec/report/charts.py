@@ -33,27 +33,36 @@ def _suites(report: Report) -> list[str]:
     return list(dict.fromkeys(r.suite for r in report.rows))
 
 
+def _colors(report: Report) -> dict[tuple[str, str], str]:
+    """One colour per results file x variant, the same in every chart (tab10, then tab20)."""
+    series = list(dict.fromkeys((r.label, r.variant) for r in report.rows))
+    palette = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    return {key: palette(i % palette.N) for i, key in enumerate(series)}
+
+
 def _bars(report: Report, rows: list[Row], value, ylabel: str, title: str, reference: float | None = None):
     """Grouped bars: one group per suite, one bar per results file x variant."""
     if not rows:
         return None
     suites = _suites(report)
     series = list(dict.fromkeys((r.label, r.variant) for r in rows))
+    colors = _colors(report)
     width = 0.8 / len(series)
-    figure, axes = plt.subplots(figsize=(max(6, 2.5 * len(suites)), 4))
+    # Wider groups as variants are added, so each bar keeps room for its value label.
+    figure, axes = plt.subplots(figsize=(max(6, len(suites) * max(2.5, 0.8 * len(series))), 4))
     for i, (label, variant) in enumerate(series):
         heights = [next((value(r) for r in rows if (r.label, r.variant, r.suite) == (label, variant, s)), 0)
                    for s in suites]
         positions = [x + (i - (len(series) - 1) / 2) * width for x in range(len(suites))]
-        bars = axes.bar(positions, heights, width, label=variant if len(report.sources) == 1
-                        else f"{label}: {variant}")
-        axes.bar_label(bars, fmt="%.2f", fontsize=8)
+        bars = axes.bar(positions, heights, width, color=colors[(label, variant)],
+                        label=variant if len(report.sources) == 1 else f"{label}: {variant}")
+        axes.bar_label(bars, fmt="%.2f", fontsize=8 if len(series) <= 4 else 6)
     if reference is not None:
         axes.axhline(reference, color="grey", linestyle="--", linewidth=1)
     axes.set_xticks(range(len(suites)), suites)
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, ncols=1 if len(series) <= 4 else 2)
     return figure
 
 
@@ -83,15 +92,23 @@ def _cost(report: Report):
 
 def _itl(report: Report):
     suites = _suites(report)
-    figure, axes = plt.subplots(1, len(suites), figsize=(max(6, 4 * len(suites)), 4), sharey=True,
-                                squeeze=False)
+    colors = _colors(report)
+    boxes = max(len([r for r in report.rows if r.suite == suite]) for suite in suites)
+    figure, axes = plt.subplots(1, len(suites), figsize=(max(6, len(suites) * max(4, 1.3 * boxes)), 4),
+                                sharey=True, squeeze=False)
     for axis, suite in zip(axes[0], suites, strict=True):
         rows = [r for r in report.rows if r.suite == suite]
         samples = [[q.itl_ms for q in r.run.requests if q.itl_ms is not None] for r in rows]
         labels = [r.variant if len(report.sources) == 1 else f"{r.label}\n{r.variant}" for r in rows]
-        kept = [(s, label) for s, label in zip(samples, labels, strict=True) if s]
+        kept = [(s, label, r) for s, label, r in zip(samples, labels, rows, strict=True) if s]
         if kept:
-            axis.boxplot([s for s, _ in kept], tick_labels=[label for _, label in kept], showfliers=True)
+            plot = axis.boxplot([s for s, _, _ in kept], tick_labels=[label for _, label, _ in kept],
+                                showfliers=True, patch_artist=True)
+            for box, (_, _, row) in zip(plot["boxes"], kept, strict=True):
+                box.set_facecolor(colors[(row.label, row.variant)])
+                box.set_alpha(0.6)
+            if len(kept) > 3:
+                axis.tick_params(axis="x", labelrotation=30)
         axis.set_title(suite)
         axis.set_ylabel("ms per output token (per request)")
     figure.suptitle("Inter-token latency per request")

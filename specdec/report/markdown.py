@@ -27,7 +27,7 @@ def render(report: Report, charts: set[str]) -> str:
              "Latencies, token counts and throughput are measured by the load generator against the "
              "servers named below; speed-up, step time, bandwidth and cost are derived from them by "
              "the formulas under *Method*.", ""]
-    lines += _measured(report) + _headline(report, charts) + _details(report)
+    lines += _measured(report) + _variants(report) + _headline(report, charts) + _details(report)
     lines += _section("Inter-token latency per request", "itl", charts,
                       "Each point is one request's mean time per output token after the first.")
     lines += _steps(report, charts) + _bandwidth(report, charts) + _cost(report, charts)
@@ -52,12 +52,37 @@ def _measured(report: Report) -> list[str]:
     for source in report.sources:
         r, d, m = source.results, source.results.deployment, source.results.method
         chips = f", {d.chips_per_server} chips per server" if d.chips_per_server else ""
+        described = [r.described(v.name) for v in r.variants]
+        speculative = [v for v in described if v.role != "baseline"]
         lines.append(
-            f"| {source.label} | {d.environment or 'n/a'} | {d.image or 'n/a'} | {d.target_model} | "
-            f"{d.draft_model or 'n/a'} | {d.num_speculative_tokens or 'n/a'} | "
+            f"| {source.label} | {d.environment or 'n/a'} | {_same(v.image for v in described)} | "
+            f"{d.target_model} | {_same(v.draft_model for v in speculative)} | "
+            f"{_same(v.num_speculative_tokens for v in speculative)} | "
             f"{d.instance_type or 'n/a'}{chips} | "
             f"{m.requests} x {m.concurrency} | {m.max_output_tokens} | {m.temperature:g} | "
             f"{m.load_generator} {m.load_generator_version} | {r.started_at:%Y-%m-%d %H:%M} |")
+    return lines + [""]
+
+
+def _same(values) -> str:
+    """The one value every variant shares, "per variant" when they differ, n/a when none is known."""
+    known = list(dict.fromkeys(v for v in values if v is not None))
+    return "n/a" if not known else str(known[0]) if len(known) == 1 else "per variant (see *Variants*)"
+
+
+def _variants(report: Report) -> list[str]:
+    lines = ["## Variants", "",
+             "What each server ran, as the results say (n/a: not known). Every speculative variant is "
+             "compared with the baseline of its results file.", "",
+             "| results | variant | role | engine | draft | k | method | image | URL |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for source in report.sources:
+        for variant in source.results.variants:
+            v = source.results.described(variant.name)
+            lines.append(f"| {source.label} | {v.name} | {v.role} | {v.engine or 'n/a'} | "
+                         f"{v.draft_model or ('none' if v.role == 'baseline' else 'n/a')} | "
+                         f"{v.num_speculative_tokens or ('none' if v.role == 'baseline' else 'n/a')} | "
+                         f"{v.speculative_method or 'n/a'} | {v.image or 'n/a'} | {v.url} |")
     return lines + [""]
 
 
@@ -137,16 +162,26 @@ def _cost(report: Report, charts: set[str]) -> list[str]:
 
 
 def _comparison(report: Report) -> list[str]:
+    def k_of(source, name: str) -> str:
+        return str(source.results.described(name).num_speculative_tokens or "?")
+
+    def header(source) -> str:
+        speculative = source.results.speculative
+        if len(speculative) != 1:
+            return source.label
+        return f"{source.label} (k={k_of(source, speculative[0].name)})"
+
     lines = ["## Results side by side", "",
-             "| suite | " + " | ".join(f"{s.label} (k={s.results.deployment.num_speculative_tokens or '?'})"
-                                      for s in report.sources) + " |",
+             "| suite | " + " | ".join(header(s) for s in report.sources) + " |",
              "|---|" + "---|" * len(report.sources)]
     suites = list(dict.fromkeys(r.suite for r in report.rows))
     for suite in suites:
         cells = []
         for source in report.sources:
             found = [r for r in report.rows_of(source.label) if r.suite == suite and r.role != "baseline"]
-            cells.append(", ".join(f"{_num(r.speed_up, 2, 'x')} ({_num(r.run.summary.tokens_per_step, 2)} "
+            named = len(source.results.speculative) > 1
+            cells.append(", ".join((f"{r.variant} (k={k_of(source, r.variant)}): " if named else "")
+                                   + f"{_num(r.speed_up, 2, 'x')} ({_num(r.run.summary.tokens_per_step, 2)} "
                                    "tok/step)" for r in found) or "not run")
         lines.append(f"| {suite} | " + " | ".join(cells) + " |")
     return lines + ["", "Speed-up (tokens per step) of each speculative variant over its own baseline.", ""]

@@ -20,6 +20,9 @@ def recommendation(estimates: list[Estimate]) -> str:
             lines.append(f"  measured speed-up at k={e.k}: {e.measured_speed_up:.2f}x; the model gives "
                          f"{e.speed_up(e.k):.2f}x")
         best = e.best_k
+        if e.engine is not None:
+            lines.append(f"  variant {e.variant} on engine {e.engine}: k from {e.k_range.start} to "
+                         f"{e.k_range.stop - 1}")
         if not e.pays:
             lines.append(f"  speculation does not pay for {e.workload}: even the best k ({best}) gives "
                          f"{e.speed_up(best):.2f}x, no faster than the target alone. Serve this "
@@ -35,6 +38,12 @@ def recommendation(estimates: list[Estimate]) -> str:
         else:
             lines.append(f"  recommended k = {best}: expected {e.speed_up(best):.2f}x over the target alone, "
                          f"{e.gain_over_deployed:.2f}x the deployed k={e.k}'s {e.speed_up(e.k):.2f}x")
-            lines.append("  environment file change: "
-                         + json.dumps({"serving": {"num_speculative_tokens": best}}))
+            lines.append(f"  environment file change: {change(e.setting, best)}")
     return "\n".join(lines)
+
+
+def change(setting: str, k: int) -> str:
+    """The edit to make: a JSON fragment for a top-level key, the key path for a variant's."""
+    if setting == "serving.num_speculative_tokens":
+        return json.dumps({"serving": {"num_speculative_tokens": k}})
+    return f"{setting} = {k}"
