@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,23 @@ def test_a_metrics_file_is_tuned_with_the_bandwidth_models_draft_cost(tmp_path, 
     assert main(["tune", str(FIXTURES / "vllm-v1.prom"), "--plot", str(tmp_path / "t.png")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("server: acceptance a = ") and "c from the bandwidth model" in out
+
+
+def test_a_plugin_servers_metrics_are_tuned_within_its_engines_k_range_and_name_its_variant(tmp_path, capsys):
+    assert main(["tune", str(FIXTURES / "vllm-v1.prom"), "-e", "engines", "--variant", "eagle3",
+                 "--plot", str(tmp_path / "t.png")]) == 0
+    out = capsys.readouterr().out
+    assert "serving.variants[name=eagle3].num_speculative_tokens" in out
+    recommended = [int(k) for k in re.findall(r"num_speculative_tokens = (\d+)", out)]
+    assert all(1 <= k <= 7 for k in recommended)
+
+
+def test_a_variant_the_environment_does_not_have_is_one_line(tmp_path, capsys):
+    assert main(["tune", str(FIXTURES / "vllm-v1.prom"), "-e", "engines", "--variant", "nope",
+                 "--plot", str(tmp_path / "t.png")]) == 1
+    error = capsys.readouterr().err
+    assert error == ("--variant nope: no speculative variant of that name in environments/engines.json; "
+                     "its speculative variants: recipe, eagle3\n")
 
 
 def _write(tmp_path, text: str | bytes) -> str:

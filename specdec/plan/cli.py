@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     floors = forecast.floors(environment, variant)
     try:
-        acceptance, draft_cost, measured_tps, how = _acceptance(args, floors)
+        acceptance, draft_cost, measured_tps, how = _acceptance(args, floors, variant.name)
         table = load_table(args.prices or PRICES_PATH)
     except UserError as error:
         print(error, file=sys.stderr)
@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _acceptance(args: argparse.Namespace, floors) -> tuple[float | None, float, float | None, str]:
-    """a, c, the measured output tokens/s (or None), and where they came from."""
+def _acceptance(args: argparse.Namespace, floors,
+                variant: str) -> tuple[float | None, float, float | None, str]:
+    """a, c, the measured output tokens/s (or None), and where they came from: from results, the
+    run of the variant of that name, or of the results' first speculative variant."""
     if args.results is None:
         if args.acceptance is None:
             return None, floors.draft_cost, None, "no acceptance given (--acceptance or --results)"
@@ -86,7 +88,8 @@ def _acceptance(args: argparse.Namespace, floors) -> tuple[float | None, float, 
     from specdec.tune.estimate import from_results
 
     results = load_results(args.results, _read(args.results))
-    estimate = from_results(args.results, results, args.suite)[0]
-    speculative = results.run(estimate.workload.split(" ")[0], "speculative")
-    measured = speculative.summary.output_tokens_per_s if speculative else None
+    estimates = from_results(args.results, results, args.suite)
+    estimate = next((e for e in estimates if e.variant == variant), estimates[0])
+    run = results.run(estimate.workload.split(" ")[0], estimate.variant)
+    measured = run.summary.output_tokens_per_s if run else None
     return estimate.acceptance, estimate.draft_cost, measured, f"{estimate.workload}: {estimate.how}"

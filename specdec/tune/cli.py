@@ -20,6 +20,9 @@ def add_parser(commands) -> None:
     tune.add_argument("-e", "--env", default="dev",
                       help="environment whose models and TP give the draft's cost for a metrics capture "
                       "(default: dev)")
+    tune.add_argument("--variant", metavar="NAME",
+                      help="for a metrics capture: the environment's variant that served it (default: "
+                      "its first speculative variant); its draft, k range and setting are used")
     tune.add_argument("--suite", help="only this suite of the results")
     tune.add_argument("--k", type=number(int, 1, 15),
                       help="k the server ran with (vLLM V0 metrics do not say)")
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
             estimates = from_results(args.source, load_results(args.source, text), args.suite)
         else:
-            estimates = [from_prometheus(args.source, text, _bandwidth_draft_cost(args.env), args.k)]
+            variant, setting, draft_cost = _scraped_variant(args.env, args.variant)
+            estimates = [from_prometheus(args.source, text, draft_cost, args.k, variant, setting)]
         from specdec.tune.plot import write_plot
 
         write_plot(estimates, args.plot)
@@ -79,13 +83,25 @@ def _read(source: str) -> str:
     return text
 
 
-def _bandwidth_draft_cost(env_name: str) -> float:
+def _scraped_variant(env_name: str, name: str | None):
+    """The speculative variant a metrics capture came from, where its k is set, and its draft's
+    cost c by the bandwidth model."""
     from specdec.catalog import MODELS
     from specdec.config import load_environment
     from specdec.decode import draft_relative_cost
+    from specdec.planner import draft_architecture
+    from specdec.tune.estimate import TuneError
+    from specdec.variant_rules import key_path
 
     environment = load_environment(env_name)
     serving, bench = environment.serving, environment.benchmark
-    return draft_relative_cost(MODELS[serving.target_model], MODELS[serving.draft_model],
+    speculative = [v for v in serving.resolved_variants() if v.speculative]
+    variant = next((v for v in speculative if v.name == name), None) if name else speculative[0]
+    if variant is None:
+        raise TuneError(f"--variant {name}: no speculative variant of that name in "
+                        f"environments/{env_name}.json; its speculative variants: "
+                        f"{', '.join(v.name for v in speculative)}")
+    cost = draft_relative_cost(MODELS[serving.target_model], draft_architecture(variant.draft_model),
                                serving.tensor_parallel_size, min(bench.concurrency, serving.max_num_seqs),
                                64 + bench.output_tokens / 2)
+    return variant, key_path(serving, variant, "num_speculative_tokens"), cost

@@ -21,7 +21,7 @@ from specdec.speculation import (
     speed_up,
 )
 from specdec.validation import UserError
-from specdec.variants import ENGINES
+from specdec.variants import ENGINES, Variant
 
 # vLLM V1 (vllm/v1/spec_decode/metrics.py) and V0 (vllm/engine/metrics.py) counter samples.
 V1_DRAFTS = "vllm:spec_decode_num_drafts_total"
@@ -157,8 +157,11 @@ def _from_run(source: str, suite: str, variant: str, summary, base, k: int, **fa
                     measured_speed_up=base.itl_ms.p50 / summary.itl_ms.p50, variant=variant, **facts)
 
 
-def from_prometheus(source: str, text: str, draft_cost: float, k: int | None) -> Estimate:
-    """An estimate from vLLM's /metrics: V1's per-position counters, or V0's totals."""
+def from_prometheus(source: str, text: str, draft_cost: float, k: int | None,
+                    variant: Variant | None = None,
+                    setting: str = "serving.num_speculative_tokens") -> Estimate:
+    """An estimate from vLLM's /metrics: V1's per-position counters, or V0's totals; k is
+    recommended within the range of the engine of `variant`, the server that was scraped."""
     try:
         samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     except (ValueError, TypeError) as error:
@@ -192,4 +195,9 @@ def from_prometheus(source: str, text: str, draft_cost: float, k: int | None) ->
         raise TuneError(f"{source}: no vllm:spec_decode_* counters: the server does not report speculation "
                         "(vLLM V0 on Neuron never does); benchmark it and tune the results instead")
     acceptance = acceptance_from_tokens_per_step(min(1 + accepted, deployed + 1.0), deployed)
-    return Estimate("server", deployed, acceptance, draft_cost, how + "; c from the bandwidth model")
+    if variant is None:
+        return Estimate("server", deployed, acceptance, draft_cost, how + "; c from the bandwidth model")
+    low, high = variant.spec.k_range
+    return Estimate("server", deployed, acceptance, draft_cost, how + "; c from the bandwidth model",
+                    variant=variant.name, engine=variant.engine, k_range=range(low, high + 1),
+                    setting=setting)
