@@ -39,8 +39,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 test: setup lint
-	@echo "==> pytest: config rules, gates (cfn-lint, cdk-nag, Kubernetes schemas, checkov), stack specification"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	@echo "==> pytest on 2 workers: config rules, gates (cfn-lint, cdk-nag, Kubernetes schemas, checkov, actionlint), stack specification"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/synth_speed.py
