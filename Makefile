@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The three installs (Python packages, the CDK CLI, checkov's own venv) wait on the network more
+# than on the CPU: run them side by side. Targets that depend on each other still run in order.
+MAKEFLAGS += --jobs=3 --output-sync=target
 
 .PHONY: setup synth test lint bench clean
 
