@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-# The three installs (Python packages, the CDK CLI, checkov's own venv) wait on the network more
-# than on the CPU: run them side by side. Targets that depend on each other still run in order.
-MAKEFLAGS += --jobs=3 --output-sync=target
+# The three installs (Python packages, the CDK CLI, checkov's own venv) run side by side; targets
+# that depend on each other still run in order. pip skips byte-compiling every installed file
+# (--no-compile: 50 s instead of 170 s here); Python compiles what it imports on first use.
+MAKEFLAGS += --jobs=3
 
 .PHONY: setup synth test lint bench clean
 
@@ -18,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 	@echo "==> Python packages into $(VENV) (about a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-compile -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -30,7 +31,7 @@ node_modules/.installed: package.json package-lock.json
 	@echo "==> checkov into its own .venv-checkov (it pins older libraries)"
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet --upgrade pip
-	.venv-checkov/bin/pip install --quiet -r requirements-checkov.txt
+	.venv-checkov/bin/pip install --quiet --no-compile -r requirements-checkov.txt
 	touch $@
 
 synth: $(VENV)/.installed node_modules/.installed
