@@ -2,8 +2,8 @@
 
 Built with cdk-monitoring-constructs (cdklabs): it lays out sections, names alarms after the
 stack and wires their actions. The metric names come from the forwarder's catalog, the benchmark
-and Container Insights; which ones a variant has depends on the engine its image runs
-(specdec/vllm_metrics.py). docs/monitoring.md explains every panel and alarm.
+and Container Insights; which ones a variant has depends on its engine (specdec/vllm_metrics.py).
+docs/monitoring.md explains every panel and alarm.
 """
 
 from __future__ import annotations

@@ -369,7 +369,7 @@ class MonitoringSettings(_Section):
     min_acceptance_rate: float = Field(
         0.5, ge=0.0, le=1.0,
         description="Alarm when the share of draft tokens accepted falls below this, where the engine "
-        "reports it (vLLM V1 images; the default V0 image does not).",
+        "reports it (vllm-neuron variants; the recipe's nxdi engine does not).",
     )
 
 

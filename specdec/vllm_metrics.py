@@ -1,4 +1,4 @@
-"""What a vLLM server exposes on /metrics, by engine generation, and which generation an image runs.
+"""What a vLLM server exposes on /metrics, by engine generation (a variant's engine decides which).
 
 V0 (the recipe's 0.9.1 image) records `vllm:time_per_output_token_seconds` once per engine step
 (vllm/engine/llm_engine.py, `_get_stats`): on a speculative server one step emits up to k+1
