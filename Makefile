@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The three installs (Python packages, the CDK CLI, checkov's own venv) run side by side; targets
-# that depend on each other still run in order. pip skips byte-compiling every installed file
-# (--no-compile: 50 s instead of 170 s here); Python compiles what it imports on first use.
+# that depend on each other still run in order. pip byte-compiles one file after another (170 s
+# here); compileall on every core does the same in 15 s. It skips one torch test file written in
+# Python 3.12 syntax.
 MAKEFLAGS += --jobs=3
 
 .PHONY: setup synth test lint bench clean
@@ -20,6 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --no-compile -r requirements-dev.txt
+	$(BIN)/python -m compileall -q -j 0 -x py312_intrinsics $(VENV)/lib
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -32,6 +34,7 @@ node_modules/.installed: package.json package-lock.json
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet --no-compile -r requirements-checkov.txt
+	.venv-checkov/bin/python -m compileall -q -j 0 .venv-checkov/lib
 	touch $@
 
 synth: $(VENV)/.installed node_modules/.installed
