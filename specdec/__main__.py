@@ -64,6 +64,7 @@ def _manifests(args: argparse.Namespace) -> int:
     import cdk8s  # starts a jsii runtime: only for the commands that synthesize
 
     from k8s.benchmark import BenchmarkChart
+    from k8s.metrics_forwarder import MetricsForwarderChart
     from k8s.namespace import NamespaceChart
     from k8s.serving import ServingChart
     from specdec.config import load_environment
@@ -73,6 +74,8 @@ def _manifests(args: argparse.Namespace) -> int:
     NamespaceChart(app, "namespace", namespace=environment.serving.namespace)
     ServingChart.for_environment(app, "serving", environment)
     BenchmarkChart.for_environment(app, "benchmark", environment, results_bucket=args.results_bucket)
+    if environment.monitoring.enabled:
+        MetricsForwarderChart(app, "metrics-forwarder", environment=environment)
     app.synth()
     for path in sorted(Path(args.outdir).glob("*.yaml")):
         print(path)

@@ -261,9 +261,11 @@ def test_only_the_benchmark_a_gateway_and_the_metrics_forwarder_reach_the_server
 def test_manifests_writes_one_valid_yaml_per_chart(tmp_path, capsys):
     assert main(["manifests", "-e", "dev", "-o", str(tmp_path)]) == 0
     files = sorted(p.name for p in tmp_path.glob("*.yaml"))
-    assert files == ["benchmark.k8s.yaml", "namespace.k8s.yaml", "serving.k8s.yaml"]
+    assert files == ["benchmark.k8s.yaml", "metrics-forwarder.k8s.yaml", "namespace.k8s.yaml",
+                     "serving.k8s.yaml"]
     documents = [d for f in files for d in yaml.safe_load_all((tmp_path / f).read_text())]
     benchmark_kinds = {"ConfigMap", "ServiceAccount", "CronJob", "Job"}
-    assert {d["kind"] for d in documents} == SERVING_KINDS | {"Namespace"} | benchmark_kinds
+    forwarder_kinds = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+    assert {d["kind"] for d in documents} == SERVING_KINDS | {"Namespace"} | benchmark_kinds | forwarder_kinds
     for document in documents:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
