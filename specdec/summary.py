@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from specdec import names
 from specdec.manifests import helm_releases, kubernetes_objects
 
 
@@ -80,6 +81,32 @@ def write_manifests(objects: list[dict], directory: Path) -> list[Path]:
     return paths
 
 
+def _servers(objects: list[dict]) -> list[str]:
+    """One line per vLLM server: its image tag, and its draft and k when it speculates."""
+    lines = []
+    for o in objects:
+        labels = o["metadata"].get("labels", {})
+        if o["kind"] != "Deployment" or labels.get(names.COMPONENT_LABEL) != names.SERVER_COMPONENT:
+            continue
+        container = o["spec"]["template"]["spec"]["containers"][0]
+        command, tag = container["command"], container["image"].rsplit(":", 1)[-1]
+        if "--speculative-config" in command:
+            spec = json.loads(command[command.index("--speculative-config") + 1])
+            draft = spec["model"].removeprefix(f"{names.MODELS_DIR}/")
+            what = f"{spec['method']} draft {draft}, k={spec['num_speculative_tokens']}"
+        else:
+            what = "no draft (baseline)"
+        lines.append(f"{o['metadata']['name']}: {what}, image {tag}")
+    return lines
+
+
+def _monitoring(resources: dict) -> list[str]:
+    dashboards = [r["Properties"]["DashboardName"] for r in resources.values()
+                  if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    alarms = sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in resources.values())
+    return [f"dashboard {name} with {alarms} alarms" for name in dashboards] or ["off"]
+
+
 def summarize(outdir: Path) -> str:
     artifact = _stack_artifact(outdir)
     template_path = outdir / artifact["properties"]["templateFile"]
@@ -100,6 +127,8 @@ def summarize(outdir: Path) -> str:
         _wrapped("resources", [f"{t.removeprefix('AWS::')} {n}" for t, n in sorted(by_type.items())]),
         *(f"node group   {line}" for line in _nodegroups(resources)),
         _wrapped("kubernetes", [f"{k} {n}" for k, n in sorted(kinds.items())] or ["none"]),
+        *(f"server       {line}" for line in _servers(objects)),
+        *(f"monitoring   {line}" for line in _monitoring(resources)),
         *(f"helm         {h.release or h.chart} {h.version} from {h.repository} into {h.namespace}"
           for h in helm_releases(template)),
         *(f"validation   {line}" for line in _validation_results(outdir)),

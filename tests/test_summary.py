@@ -20,6 +20,20 @@ def test_summary_names_stack_region_node_groups_validation_and_where_files_are(s
             "npx cdk deploy SpecDecStack -c env=dev") in text
 
 
+def test_summary_lists_each_server_with_its_draft_k_and_image_and_the_dashboard(shipped):
+    text = summarize(shipped["engines"].outdir)
+    servers = [line for line in text.splitlines() if line.startswith("server")]
+    assert servers == [
+        "server       vllm-recipe: eagle draft Qwen/Qwen3-1.7B, k=7, "
+        "image 0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04",
+        "server       vllm-eagle3: eagle3 draft RedHatAI/Qwen3-32B-speculator.eagle3, k=3, "
+        "image 0.29.0.1.2.0-neuronx-py314-sdk2.33.0-ubuntu26.04",
+        "server       vllm-baseline: no draft (baseline), image 0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04",
+    ]
+    alarms = len(shipped["engines"].resources("AWS::CloudWatch::Alarm"))
+    assert f"monitoring   dashboard specdec-engines with {alarms} alarms" in text
+
+
 def test_summary_writes_every_applied_kubernetes_object_as_yaml(shipped):
     dev = shipped["dev"]
     summarize(dev.outdir)
