@@ -9,7 +9,7 @@ docs/monitoring.md explains every panel and alarm.
 from __future__ import annotations
 
 import cdk_monitoring_constructs as mc
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -70,6 +70,16 @@ class ServingDashboard(Construct):
             actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))
         topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True,
                           display_name=f"{self.environment.stack_name} alarms")
+        # A topic policy replaces SNS's default one: without this statement alarms change state but
+        # notify no one ("not authorized to perform: SNS:Publish"; AWS re:Post,
+        # knowledge-center/cloudwatch-receive-sns-for-alarm-trigger).
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"], resources=[topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:"
+                                                     f"{stack.account}:alarm:*"}}))
         if self.environment.monitoring.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(self.environment.monitoring.alarm_email))
         return topic
@@ -102,7 +112,7 @@ class ServingDashboard(Construct):
         variant = server.name
         per_step = engine_of(server).token_latency_is_per_step(server.speculative)
         latency = catalog.DECODE_STEP_TIME if per_step else catalog.INTER_TOKEN_LATENCY
-        title = ("Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)" if per_step
+        title = ("Decode step time (ms; one observation per step of up to k+1 tokens)" if per_step
                  else "Inter-token latency per output token (ms)")
         percentiles = [self._server(latency, variant, p, p) for p in ("p50", "p90", "p99")]
         if not per_step:
@@ -175,7 +185,7 @@ class ServingDashboard(Construct):
 
     def _benchmark_latency_group(self, variant: str, per_step: bool) -> mc.CustomMetricGroup:
         """Per-token ITL as the benchmark measured it, per suite. Where the server records step
-        times (V0 with speculation), the ITL alarm reads the worst suite from here."""
+        times (every speculative server), the ITL alarm reads the worst suite from here."""
         suites = self.environment.benchmark.suites
         per_suite = {f"s{i}": self._benchmark("InterTokenLatencyP90", variant, s, s)
                      for i, s in enumerate(suites)}

@@ -168,7 +168,10 @@ class BenchmarkChart(cdk8s.Chart):
             "PYTHONPATH": f"{SCRATCH_MOUNT}/pylib",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",  # the code's ConfigMap volume is read-only
+            # botocore reads AWS_DEFAULT_REGION only; EKS's Pod Identity webhook adds neither
+            # variable to a container that sets one (aws/amazon-eks-pod-identity-webhook).
             "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
             "HF_HOME": f"{SCRATCH_MOUNT}/hf",
             "MPLCONFIGDIR": f"{SCRATCH_MOUNT}/matplotlib",
         }

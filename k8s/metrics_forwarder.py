@@ -84,7 +84,10 @@ class MetricsForwarderChart(cdk8s.Chart):
     def _deployment(self, config_map: str, command: str, region: str) -> None:
         labels = {names.COMPONENT_LABEL: names.FORWARDER_COMPONENT, "app.kubernetes.io/part-of": "specdec"}
         env = {"HOME": SCRATCH_MOUNT, "PYTHONPATH": f"{SCRATCH_MOUNT}/pylib", "PYTHONUNBUFFERED": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "AWS_REGION": region}
+               "PYTHONDONTWRITEBYTECODE": "1",
+               # botocore reads AWS_DEFAULT_REGION only; EKS's Pod Identity webhook adds neither
+               # variable to a container that sets one (aws/amazon-eks-pod-identity-webhook).
+               "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
         k8s.KubeDeployment(
             self, "Deployment",
             metadata=k8s.ObjectMeta(name=names.FORWARDER_NAME, labels=labels),

@@ -198,7 +198,8 @@ class VariantSettings(_Section):
     """One named server of serving.variants (docs/engines.md); no draft_model makes a baseline."""
 
     name: str = Field(
-        pattern=DNS_LABEL, max_length=55,
+        # vllm-<name>-nlb, the internal load balancer's Service, must stay a 63-character DNS label.
+        pattern=DNS_LABEL, max_length=51,
         description="DNS label naming the variant's Deployment and Service (vllm-<name>).")
     engine: Literal[tuple(ENGINES)] = Field(  # type: ignore[valid-type]
         NXDI, description="nxdi (the recipe: vLLM 0.9.1 V0 with NxD Inference) or vllm-neuron (the "
@@ -253,14 +254,14 @@ class ServingSettings(_Section):
     max_model_len: int = Field(1024, ge=128, description="Longest sequence (prompt + output).")
     draft_max_model_len: int | None = Field(
         None, ge=128,
-        description="`max_model_len` in the speculative config; default max_model_len (vLLM refuses "
-        "a larger one).",
+        description="`max_model_len` in an nxdi server's speculative config; default max_model_len "
+        "(vLLM refuses a larger one). The plugin's EAGLE3 config takes none.",
     )
     max_num_seqs: int = Field(4, ge=1, description="Sequences batched per server.")
     neuron_config_overrides: dict[str, Any] = Field(
         default_factory=lambda: {"save_sharded_checkpoint": True},
-        description="--override-neuron-config for both servers (the speculative one also gets "
-        "enable_fused_speculation).",
+        description="--override-neuron-config of every nxdi server (a speculative one also gets "
+        "enable_fused_speculation); NxDI field names, so vllm-neuron servers do not get them.",
     )
     baseline_enabled: bool = Field(
         True, description="Also run a server without speculation, for A/B comparison."
@@ -427,13 +428,27 @@ def parse_environment(name: str, data: Any, source: str) -> Environment:
     try:
         env = Environment.model_validate({**data, "name": name})
     except ValidationError as exc:
-        problems = [(path, value, README_HINT if allowed.startswith("no such key") else allowed)
+        problems = [(_variant_path(data, path), value,
+                     README_HINT if allowed.startswith("no such key") else allowed)
                     for path, value, allowed in validation.problems(exc)]
     else:
         problems = cross_field_errors(env)
     if problems:
         raise ConfigError([validation.line(source, *problem) for problem in problems])
     return env
+
+
+def _variant_path(data: dict, path: str) -> str:
+    """serving.variants.1.engine -> serving.variants[name=eagle3].engine, when variant 1 has a name."""
+    match = re.match(r"^serving\.variants\.(\d+)\.(.+)$", path)
+    variants = data.get("serving", {}).get("variants") if isinstance(data.get("serving"), dict) else None
+    if not match or not isinstance(variants, list) or int(match[1]) >= len(variants):
+        return path
+    variant = variants[int(match[1])]
+    name = variant.get("name") if isinstance(variant, dict) else None
+    if not isinstance(name, str) or match[2] == "name":
+        return path
+    return f"serving.variants[name={name}].{match[2]}"
 
 
 class DuplicateKeyError(ValueError):

@@ -180,7 +180,13 @@ def _serving_errors(env: Environment) -> list[Problem]:
     deployments = len(serving.resolved_variants())
     pods = serving.replicas * deployments
     capacity = pods_per_node * env.accelerators.max_size
-    if pods > capacity:
+    if pods > capacity and capacity < deployments:
+        # Not even one pod per variant fits: the node group, not replicas, is what must grow.
+        needed = -(-deployments // pods_per_node)
+        errors.append(("accelerators.max_size", env.accelerators.max_size,
+                       f"at least {needed}: {deployments} serving variants of {tp // cores_per_chip} chips "
+                       f"need {needed} x {instance.instance_type} (and desired_size as many)"))
+    elif pods > capacity:
         errors.append(("serving.replicas", serving.replicas,
                        f"at most {capacity // deployments} per deployment: {pods} serving pods of "
                        f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:  # the metrics forwarder's pod ships this module without pydantic
+    from pydantic import ValidationError
 
 
 class UserError(Exception):

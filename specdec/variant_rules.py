@@ -29,9 +29,10 @@ def variant_errors(serving: ServingSettings) -> list[Problem]:
     if serving.variants is not None:
         for key in PER_VARIANT_KEYS:
             if key in serving.model_fields_set:
+                instead = ("list a variant without draft_model for a baseline, or none" if
+                           key == "baseline_enabled" else f"set {key} on each variant instead")
                 errors.append((f"serving.{key}", getattr(serving, key),
-                               f"not set together with serving.variants: set {key} on each variant "
-                               "instead (a baseline is the variant without draft_model)"))
+                               f"not set together with serving.variants: {instead}"))
         seen: dict[str, int] = {}
         for i, settings in enumerate(serving.variants):
             if settings.name in seen:
@@ -39,6 +40,10 @@ def variant_errors(serving: ServingSettings) -> list[Problem]:
                                f"a name no other variant has (serving.variants.{seen[settings.name]} "
                                "has it)"))
             seen.setdefault(settings.name, i)
+            if settings.name.endswith("-nlb") and settings.name.removesuffix("-nlb") in seen:
+                errors.append((f"serving.variants.{i}.name", settings.name,
+                               f"a name other than {settings.name.removesuffix('-nlb')}'s load balancer "
+                               "Service suffix (-nlb)"))
             if settings.draft_model is None:
                 for key in ("num_speculative_tokens", "speculative_method"):
                     if getattr(settings, key) is not None:
@@ -98,8 +103,9 @@ def _engine_errors(serving: ServingSettings, variant: Variant) -> list[Problem]:
         return errors
     head = EAGLE3_HEADS.get(draft)
     if head is None:
-        errors.append((draft_key, draft, f"an EAGLE3 head ({', '.join(EAGLE3_HEADS)}): the vLLM Neuron "
-                       f"plugin runs no plain draft model ({spec.reference})"))
+        why = (f"the vLLM Neuron plugin runs no plain draft model ({spec.reference})" if draft in MODELS
+               else "the heads SpecDec knows the plugin loads (docs/engines.md)")
+        errors.append((draft_key, draft, f"an EAGLE3 head ({', '.join(EAGLE3_HEADS)}): {why}"))
     elif head.target_model_id != serving.target_model:
         errors.append((draft_key, draft, f"an EAGLE3 head trained for the target {serving.target_model} "
                        f"(this one is {head.target_model_id}'s)"))

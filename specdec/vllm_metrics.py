@@ -1,11 +1,12 @@
 """What a vLLM server exposes on /metrics, by engine generation (a variant's engine decides which).
 
-V0 (the recipe's 0.9.1 image) records `vllm:time_per_output_token_seconds` once per engine step
-(vllm/engine/llm_engine.py, `_get_stats`): on a speculative server one step emits up to k+1
-tokens, so there it is a step time, not a per-token latency. On Neuron it never fills the
-`vllm:spec_decode_*` series (speculation runs fused inside NxD Inference). V1 (vLLM 0.11 and later,
-every vLLM Neuron plugin image) renamed the histogram `vllm:inter_token_latency_seconds`, records it
-per token, and counts drafts and accepted tokens (vllm/v1/spec_decode/metrics.py).
+Both generations record their token-latency histogram once per engine step and request: V0's
+`vllm:time_per_output_token_seconds` (vllm/engine/llm_engine.py, `_get_stats`) and V1's
+`vllm:inter_token_latency_seconds` (vllm/v1/metrics/stats.py, `IterationStats.update_from_output`).
+On a speculative server one step emits up to k+1 tokens, so there it is a step time, not a
+per-token latency. V0 on Neuron never fills the `vllm:spec_decode_*` series (speculation runs fused
+inside NxD Inference); V1 (vLLM 0.11 and later, every vLLM Neuron plugin image) counts drafts and
+accepted tokens (vllm/v1/spec_decode/metrics.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Engine:
     reports_speculation: bool
 
     def token_latency_is_per_step(self, speculative: bool) -> bool:
-        return speculative and self.generation == "V0"
+        # One observation per step, and a speculative step yields several tokens.
+        return speculative
 
 
 V0 = Engine("V0", V0_TOKEN_LATENCY, reports_speculation=False)

@@ -176,6 +176,9 @@ def test_the_pod_installs_the_pinned_requirements_with_cpu_torch_and_runs_as_an_
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["restartPolicy"] == "Never"
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                              "capabilities": {"drop": ["ALL"]}}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # botocore reads AWS_DEFAULT_REGION, and the Pod Identity webhook sets no region if one is set.
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == "us-east-2"
     job = cron_job(dev)["spec"]["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 0
     assert job["activeDeadlineSeconds"] > load_environment("dev").benchmark.health_timeout_minutes * 60

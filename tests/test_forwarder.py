@@ -139,8 +139,9 @@ def test_v1_speculation_counters_are_forwarded_and_pods_of_a_variant_add_up():
         server.serve([0.015] * 50, tokens=200, running=2, drafts=50, drafted=150, accepted=100)
     data, _ = forwarder.cycle(pods, 0, scrape, NOW)
     speculative = by_name(data, "speculative")
-    assert speculative["InterTokenLatency"]["Unit"] == "Milliseconds"
-    assert sum(speculative["InterTokenLatency"]["Counts"]) == pytest.approx(100)
+    # V1 records one latency per step too: on a speculative server it is a step time.
+    assert "InterTokenLatency" not in speculative and speculative["DecodeStepTime"]["Unit"] == "Milliseconds"
+    assert sum(speculative["DecodeStepTime"]["Counts"]) == pytest.approx(100)
     assert (speculative["SpeculativeDrafts"]["Value"], speculative["SpeculativeDraftTokens"]["Value"],
             speculative["SpeculativeAcceptedTokens"]["Value"]) == (100, 300, 200)
     assert speculative["ReadyServers"]["Value"] == 2
@@ -210,3 +211,35 @@ def test_the_forwarder_loop_puts_metrics_in_cloudwatch(cluster_and_server, monke
     assert "labelSelector=eks.amazonaws.com%2Fnodegroup%3Dspecdec-dev-trn2" in seen[1]
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "cycle 2: baseline 1 ready, 1 Trn2 nodes ready, 5 metrics put"
+
+
+def test_the_forwarder_runs_from_its_shipped_files_and_its_own_requirements_alone(tmp_path):
+    """What the pod has: the ConfigMap's files and requirements-forwarder.txt (boto3 and its
+    dependencies, prometheus-client), nothing else of the repo's virtual environment."""
+    import shutil
+    import subprocess
+    import sys
+
+    from k8s.metrics_forwarder import SHIPPED_FILES
+    from k8s.shipped_code import REPO
+
+    for path in SHIPPED_FILES:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, tmp_path / path)
+    allowed = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six",
+               "prometheus_client", "specdec"}
+    guard = (
+        "import sys\n"
+        f"allowed = {allowed!r} | set(sys.stdlib_module_names)\n"
+        "class Guard:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] not in allowed:\n"
+        "            raise ImportError(f'{name} is not in the forwarder pod')\n"
+        "sys.meta_path.insert(0, Guard())\n"
+        "sys.argv = ['forwarder', '--help']\n"
+        "import runpy; runpy.run_module('specdec.forwarder', run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", guard], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--metrics-namespace" in result.stdout

@@ -20,7 +20,7 @@ from specdec.config import load_environment, parse_environment
 from specdec.manifests import render_intrinsic
 from tests.conftest import SHIPPED, deep_merge
 
-STEP_TIME = "Decode step time (ms; vLLM V0 records one per step of up to k+1 tokens)"
+STEP_TIME = "Decode step time (ms; one observation per step of up to k+1 tokens)"
 ITL = "Inter-token latency per output token (ms)"
 FILE_SYSTEM = "fs-0123456789abcdef0"
 
@@ -134,6 +134,9 @@ def test_the_forwarder_scrapes_the_servers_with_read_only_kubernetes_rights_and_
         deployment["spec"]["replicas"] == 1 and pod["serviceAccountName"] == names.FORWARDER_SERVICE_ACCOUNT
     )
     assert pod["nodeSelector"] == {names.POOL_LABEL: names.SYSTEM_POOL}
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    # botocore reads AWS_DEFAULT_REGION, and the Pod Identity webhook sets no region if one is set.
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == "us-east-2"
     command = pod["containers"][0]["command"][-1]
     assert "python -m specdec.forwarder" in command and "--metrics-namespace SpecDec" in command
     settings = forwarder_settings(load_environment("dev"))
@@ -305,6 +308,14 @@ def test_dev_raises_these_alarms_and_each_notifies_the_topic(dev):
     assert not dev.resources("AWS::SNS::Subscription")
 
 
+def test_cloudwatch_may_publish_to_the_alarm_topic_from_this_accounts_alarms_only(dev):
+    (policy,) = dev.resources("AWS::SNS::TopicPolicy").values()
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":123456789012:alarm:*")
+
+
 def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(dev):
     (topic,) = dev.resources("AWS::SNS::Topic").values()
     key = dev.template["Resources"][topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
@@ -383,9 +394,10 @@ def test_each_variant_is_watched_with_its_own_engines_metric_names():
         "Speculation: vllm-eagle3 (vllm-neuron, RedHatAI/Qwen3-32B-speculator.eagle3, k=4)",
         "Serving: vllm-plain (nxdi)",
     ]
-    # The recipe (V0) records step times; the plugin (V1) records per-token latency and counts drafts.
+    # The plugin (V1) counts drafts and accepted tokens; the recipe (V0) does not.
     assert metric_names(sections["Serving: vllm-recipe (nxdi)"][STEP_TIME]) == {"DecodeStepTime"}
-    assert metric_names(sections["Serving: vllm-eagle3 (vllm-neuron)"][ITL]) == {"InterTokenLatency"}
+    # Both engines record one latency per step: on a speculative server, a step time.
+    assert metric_names(sections["Serving: vllm-eagle3 (vllm-neuron)"][STEP_TIME]) == {"DecodeStepTime"}
     eagle3 = sections["Speculation: vllm-eagle3 (vllm-neuron, RedHatAI/Qwen3-32B-speculator.eagle3, k=4)"]
     assert metric_names(eagle3["Acceptance rate (server counters)"]) >= {
         "accepted / drafted",
@@ -405,7 +417,11 @@ def test_each_variant_is_watched_with_its_own_engines_metric_names():
         "InterTokenLatencyP90",
         "MAX([s0, s1])",
     ]
-    assert found["specdec-lab-eagle3-ITL-Critical"]["metrics"] == ["InterTokenLatency"]
+    assert (
+        found["specdec-lab-eagle3-ITL-Critical"]["metrics"]
+        == found["specdec-lab-recipe-ITL-Critical"]["metrics"]
+    )
+    assert found["specdec-lab-plain-ITL-Critical"]["metrics"] == ["InterTokenLatency"]
     acceptance = found["specdec-lab-eagle3-Acceptance-Critical"]
     assert acceptance["threshold"] == 0.6 and acceptance["comparison"] == "LessThanThreshold"
     assert "specdec-lab-recipe-Acceptance-Critical" not in found

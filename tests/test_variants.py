@@ -75,7 +75,12 @@ def test_a_duplicate_variant_name_is_refused():
 def test_a_per_variant_key_at_the_top_level_with_variants_is_refused_naming_both(key, value):
     (problem,) = refused([RECIPE, BASELINE], **{key: value})
     assert problem.startswith(f"bad.json: serving.{key} = ")
-    assert f"not set together with serving.variants: set {key} on each variant" in problem
+    instead = (
+        "list a variant without draft_model for a baseline"
+        if key == "baseline_enabled"
+        else f"set {key} on each variant instead"
+    )
+    assert f"not set together with serving.variants: {instead}" in problem
 
 
 @pytest.mark.parametrize(
@@ -131,11 +136,11 @@ def test_a_baseline_takes_no_k_and_there_is_only_one():
     )
 
 
-def test_variants_that_do_not_fit_the_node_group_are_refused():
+def test_variants_that_do_not_fit_the_node_group_are_refused_at_the_node_group():
     (problem,) = rejections({"serving": {"variants": [RECIPE, EAGLE3, BASELINE]}})
-    assert problem.startswith(
-        "bad.json: serving.replicas = 1 is not allowed: at most 0 per deployment: "
-        "3 serving pods of 8 chips do not fit on 1 x trn2.48xlarge"
+    assert problem == (
+        "bad.json: accelerators.max_size = 1 is not allowed: at least 2: 3 serving variants "
+        "of 8 chips need 2 x trn2.48xlarge (and desired_size as many)"
     )
     (problem,) = rejections(
         {
@@ -144,6 +149,16 @@ def test_variants_that_do_not_fit_the_node_group_are_refused():
         }
     )
     assert problem.startswith("bad.json: accelerators.desired_size = 1 is not allowed: at least 2")
+
+
+def test_field_errors_inside_a_variant_name_it():
+    (problem,) = refused([{**EAGLE3, "engine": "trtllm"}, BASELINE])
+    assert problem.startswith("bad.json: serving.variants[name=eagle3].engine = 'trtllm' is not allowed")
+
+
+def test_a_name_that_collides_with_another_variants_load_balancer_service_is_refused():
+    (problem,) = refused([RECIPE, {**EAGLE3, "name": "recipe-nlb"}, BASELINE])
+    assert "serving.variants.1.name = 'recipe-nlb' is not allowed" in problem
 
 
 # --- what each Deployment runs ------------------------------------------------------------------

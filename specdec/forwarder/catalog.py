@@ -35,8 +35,8 @@ class Histogram:
 
 
 def histograms(engine: vllm.Engine, speculative: bool) -> dict[str, Histogram]:
-    """vLLM histogram -> CloudWatch metric for one server. V0's per-step histogram on a speculative
-    server is published as what it is, a step time, never as a per-token latency."""
+    """vLLM histogram -> CloudWatch metric for one server. On a speculative server the token
+    latency histogram is published as what it is, a step time, never as a per-token latency."""
     token = DECODE_STEP_TIME if engine.token_latency_is_per_step(speculative) else INTER_TOKEN_LATENCY
     return {
         vllm.TTFT: Histogram(TIME_TO_FIRST_TOKEN, "Milliseconds", 1000.0),

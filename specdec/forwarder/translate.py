@@ -59,24 +59,27 @@ def _sum_by_name(samples: dict[Key, float],
 
 def histogram_points(cumulative: dict[float, float]) -> tuple[list[float], list[float]]:
     """Values and Counts for a histogram's increase, given as upper bound -> cumulative count."""
-    values, counts = [], []
-    lower, below = 0.0, 0.0
+    buckets, lower, below = [], 0.0, 0.0
     for upper in sorted(cumulative):
-        count = cumulative[upper] - below
+        buckets.append((lower, upper, cumulative[upper] - below))
         below = cumulative[upper]
-        if count > 0:
-            if math.isinf(upper):
-                # Past the last bound nothing is known but "at least this" (as histogram_quantile).
-                values.append(lower)
-                counts.append(count)
-            else:
-                points = min(POINTS_PER_BUCKET, max(1, math.ceil(count)))
-                width = (upper - lower) / points
-                values += [lower + (i + 0.5) * width for i in range(points)]
-                counts += [count / points] * points
         if not math.isinf(upper):
             lower = upper
-    return values[:MAX_VALUES], counts[:MAX_VALUES]
+    filled = [(low, high, count) for low, high, count in buckets if count > 0]
+    # Fewer points per bucket when many buckets filled, so that no bucket is ever dropped.
+    per_bucket = max(1, min(POINTS_PER_BUCKET, MAX_VALUES // max(1, len(filled))))
+    values, counts = [], []
+    for low, high, count in filled:
+        if math.isinf(high):
+            # Past the last bound nothing is known but "at least this" (as histogram_quantile).
+            values.append(low)
+            counts.append(count)
+            continue
+        points = min(per_bucket, max(1, math.ceil(count)))
+        width = (high - low) / points
+        values += [low + (i + 0.5) * width for i in range(points)]
+        counts += [count / points] * points
+    return values, counts
 
 
 def server_metric_data(*, environment: str, variant: str, engine: Engine, speculative: bool,
