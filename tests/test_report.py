@@ -164,10 +164,17 @@ def test_every_speculative_variant_is_compared_with_the_baseline_at_its_own_k():
     assert rows(report, "structured", "speculative").bandwidth == pytest.approx(
         rows(recipe_at_5, "structured", "speculative").bandwidth)
     assert rows(report, "structured", "baseline").bandwidth is not None
-    # An EAGLE3 head is not a catalog draft model: its variant alone goes without, and says why.
-    assert rows(report, "structured", "eagle3").bandwidth is None
-    assert any("bandwidth not computed for eagle3: its draft_model "
-               f"'{results_factory.EAGLE3_HEAD}'" in note for note in report.notes)
+    # An EAGLE3 head from the catalog is counted like any draft (specdec/catalog.py).
+    assert rows(report, "structured", "eagle3").bandwidth is not None
+    assert not any("bandwidth not computed for eagle3" in note for note in report.notes)
+    # A draft the catalog does not know goes without, and the report says why.
+    facts = {**results_factory.THREE_VARIANTS,
+             "eagle3": {**results_factory.THREE_VARIANTS["eagle3"], "draft_model": "someone/unknown-head"}}
+    unknown = build([Source("three", results_factory.results(
+        list(results_factory.three_variants().runs), k=5, facts=facts, image=None))])
+    assert rows(unknown, "structured", "eagle3").bandwidth is None
+    assert any("bandwidth not computed for eagle3: its draft_model 'someone/unknown-head' is not a draft "
+               "model or EAGLE3 head in the catalog" in note for note in unknown.notes)
 
 
 def test_the_report_of_three_variants_names_each_ones_engine_draft_and_k(tmp_path):

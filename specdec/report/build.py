@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from specdec.bench.results import WORDS, Results, Run
-from specdec.catalog import MODELS
+from specdec.catalog import EAGLE3_HEADS, MODELS
 from specdec.decode import bandwidth_utilization, decode_step
 from specdec.instances import INSTANCES
+from specdec.planner import draft_architecture
 from specdec.pricing import PriceMissing, instance_hourly
 from specdec.validation import UserError
 
@@ -169,9 +170,9 @@ def _drafts_missing(results: Results) -> dict[str, str]:
     missing = {}
     for variant in results.speculative:
         described = results.described(variant.name)
-        if described.draft_model not in MODELS:
-            missing[variant.name] = (f"its draft_model {described.draft_model!r} is not a draft model in "
-                                     "the catalog (an EAGLE3 head's bytes are not modelled)")
+        if described.draft_model not in MODELS and described.draft_model not in EAGLE3_HEADS:
+            missing[variant.name] = (f"its draft_model {described.draft_model!r} is not a draft model or "
+                                     "EAGLE3 head in the catalog")
         elif not described.num_speculative_tokens:
             missing[variant.name] = "its num_speculative_tokens is not known"
     return missing
@@ -184,7 +185,7 @@ def _bandwidth(results: Results, run: Run, role: str, step_ms: float) -> float:
     # Mid-answer context: the prompt plus half of the answer, averaged over the decode.
     context = (summary.prompt_tokens_mean or 0) + (summary.output_tokens_mean or 0) / 2
     variant = results.described(run.variant)
-    draft = MODELS[variant.draft_model] if role != "baseline" else None
+    draft = draft_architecture(variant.draft_model) if role != "baseline" else None
     step = decode_step(MODELS[d.target_model], draft, variant.num_speculative_tokens or 0,
                        d.tensor_parallel_size, batch, context)
     instance = INSTANCES[d.instance_type]
