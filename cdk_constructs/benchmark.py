@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import cdk8s
 from aws_cdk import RemovalPolicy, Stack
-from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.nag import acknowledge
-from cdk_constructs.pod_identity import pod_identity_role
+from cdk_constructs.pod_identity import allow_put_metric_data, associate, pod_identity_role
 from k8s.benchmark import BenchmarkChart
 from specdec import names
 from specdec.config import Environment
@@ -37,14 +36,8 @@ class Benchmark(Construct):
                     "and access logs would need a second bucket per environment.")
         self.results_prefix = f"{names.BENCHMARK_RESULTS_PREFIX}/{environment.name}/"
         role = self._role(environment)
-        association = eks_l1.CfnPodIdentityAssociation(
-            self, "Identity",
-            cluster_name=cluster.cluster.cluster_name,
-            namespace=environment.serving.namespace,
-            service_account=names.BENCHMARK_SERVICE_ACCOUNT,
-            role_arn=role.role_arn,
-        )
-        association.node.add_dependency(cluster.pod_identity_agent)
+        association = associate(self, "Identity", cluster=cluster, namespace=environment.serving.namespace,
+                                service_account=names.BENCHMARK_SERVICE_ACCOUNT, role=role)
 
         chart = BenchmarkChart.for_environment(charts, "benchmark", environment,
                                                results_bucket=self.bucket.bucket_name)
@@ -60,16 +53,7 @@ class Benchmark(Construct):
             actions=["s3:PutObject"],
             resources=[self.bucket.arn_for_objects(f"{self.results_prefix}*")],
         ))
-        # PutMetricData has no resource-level permissions (Service Authorization Reference,
-        # "Actions defined by Amazon CloudWatch"); the namespace condition key scopes it instead.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": names.BENCHMARK_METRICS_NAMESPACE}},
-        ))
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    "cloudwatch:PutMetricData supports no resource ARN; the statement is limited to the "
-                    f"{names.BENCHMARK_METRICS_NAMESPACE} namespace by the cloudwatch:namespace condition.")
+        allow_put_metric_data(role, names.BENCHMARK_METRICS_NAMESPACE)
         acknowledge(role, f"AwsSolutions-IAM5[Resource::<{self._bucket_logical_id()}.Arn>/"
                           f"{self.results_prefix}*]",
                     "Each run writes a new folder named by its start time under this environment's "

@@ -19,14 +19,13 @@ import json
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, Stack
-from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.nag import acknowledge
-from cdk_constructs.pod_identity import pod_identity_role
+from cdk_constructs.pod_identity import associate, pod_identity_role
 from specdec import names
 
 # aws-cdk-lib 2.275 `AlbControllerVersion.V3_2_2` pairs controller v3.2.2 with eks-charts chart
@@ -99,14 +98,8 @@ class LoadBalancerController(Construct):
                        "(security group rules, listeners, WAF and Shield associations) act on "
                        "resources that exist only at run time.",
         }]})
-        association = eks_l1.CfnPodIdentityAssociation(
-            self, "Identity",
-            cluster_name=eks_cluster.cluster_name,
-            namespace=NAMESPACE,
-            service_account=names.LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT,
-            role_arn=role.role_arn,
-        )
-        association.node.add_dependency(cluster.pod_identity_agent)
+        association = associate(self, "Identity", cluster=cluster, namespace=NAMESPACE,
+                                service_account=names.LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT, role=role)
         service_account = eks.KubernetesManifest(self, "ServiceAccount", cluster=eks_cluster, manifest=[{
             "apiVersion": "v1",
             "kind": "ServiceAccount",

@@ -19,7 +19,7 @@ from constructs import Construct, IDependable
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.nag import acknowledge, managed_policy
-from cdk_constructs.pod_identity import pod_identity_role
+from cdk_constructs.pod_identity import allow_put_metric_data, associate, pod_identity_role
 from k8s.metrics_forwarder import MetricsForwarderChart
 from specdec import names
 from specdec.config import Environment
@@ -85,22 +85,10 @@ class MetricsPipeline(Construct):
         self.addon.node.add_dependency(cluster.pod_identity_agent, cluster.system_nodegroup, performance_logs)
 
         role = pod_identity_role(self, "ForwarderRole", "SpecDec metrics forwarder: puts vLLM metrics")
-        # PutMetricData has no resource-level permissions; the namespace condition key scopes it.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": names.BENCHMARK_METRICS_NAMESPACE}},
-        ))
-        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    "cloudwatch:PutMetricData supports no resource ARN; the statement is limited to the "
-                    f"{names.BENCHMARK_METRICS_NAMESPACE} namespace by the cloudwatch:namespace condition.")
-        association = eks_l1.CfnPodIdentityAssociation(
-            self, "ForwarderIdentity",
-            cluster_name=cluster.cluster.cluster_name,
-            namespace=environment.serving.namespace,
-            service_account=names.FORWARDER_SERVICE_ACCOUNT,
-            role_arn=role.role_arn,
-        )
-        association.node.add_dependency(cluster.pod_identity_agent)
+        allow_put_metric_data(role, names.BENCHMARK_METRICS_NAMESPACE)
+        association = associate(self, "ForwarderIdentity", cluster=cluster,
+                                namespace=environment.serving.namespace,
+                                service_account=names.FORWARDER_SERVICE_ACCOUNT, role=role)
         chart = MetricsForwarderChart(charts, "metrics-forwarder", environment=environment)
         self.forwarder = cluster.cluster.add_cdk8s_chart("MetricsForwarder", chart)
         self.forwarder.node.add_dependency(association, *after)

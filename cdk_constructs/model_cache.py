@@ -21,7 +21,7 @@ from constructs import Construct, IDependable
 
 from cdk_constructs.cluster import Cluster
 from cdk_constructs.nag import acknowledge
-from cdk_constructs.pod_identity import pod_identity_role
+from cdk_constructs.pod_identity import associate, pod_identity_role
 from k8s.model_cache import LustreVolume, ModelCacheChart
 from specdec import names
 from specdec.config import ModelCacheSettings
@@ -224,13 +224,7 @@ class ModelCache(Construct):
                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
                                                resources=[secret_arn]))
-        association = eks_l1.CfnPodIdentityAssociation(
-            self, "PrefetchIdentity",
-            cluster_name=cluster.cluster.cluster_name,
-            namespace=namespace,
-            service_account=names.MODEL_PREFETCH_SERVICE_ACCOUNT,
-            role_arn=role.role_arn,
-        )
-        association.node.add_dependency(cluster.pod_identity_agent)
+        associate(self, "PrefetchIdentity", cluster=cluster, namespace=namespace,
+                  service_account=names.MODEL_PREFETCH_SERVICE_ACCOUNT, role=role)
         return role
 

@@ -17,8 +17,17 @@ import cdk8s
 from cdk8s_plus_36 import k8s
 from constructs import Construct
 
-from k8s.model_cache import PREFETCH_IMAGE, UNPRIVILEGED_USER
-from k8s.shipped_code import REPO, config_map_key, package_files, read
+from k8s.model_cache import PREFETCH_IMAGE
+from k8s.shipped_code import (
+    CODE_MOUNT,
+    REPO,
+    SCRATCH_MOUNT,
+    config_map_key,
+    package_files,
+    pip_install,
+    python_pod_spec,
+    read,
+)
 from specdec import names
 from specdec.config import Environment
 
@@ -31,8 +40,6 @@ SHIPPED_FILES = sorted({
     *package_files("specdec/bench"),
     "requirements-bench.txt",
 })
-CODE_MOUNT = "/opt/specdec"
-SCRATCH_MOUNT = "/tmp"
 RESULTS_FILE = f"{SCRATCH_MOUNT}/results/results.json"
 # guidellm needs torch; the CPU build from PyTorch's index (2.13.0+cpu sorts above PyPI's 2.13.0)
 # keeps the download to a few hundred MB instead of several GB of CUDA libraries.
@@ -153,9 +160,7 @@ class BenchmarkChart(cdk8s.Chart):
     @staticmethod
     def _command(args: list[str]) -> str:
         return (
-            "python -m pip install --no-cache-dir --disable-pip-version-check --quiet "
-            f"--target {SCRATCH_MOUNT}/pylib --extra-index-url {TORCH_CPU_INDEX} "
-            f"-r {CODE_MOUNT}/requirements-bench.txt\n"
+            f"{pip_install('requirements-bench.txt', TORCH_CPU_INDEX)}\n"
             f"cd {CODE_MOUNT}\n"
             f"exec python -m specdec bench {shlex.join(args)}"
         )
@@ -163,18 +168,6 @@ class BenchmarkChart(cdk8s.Chart):
     @staticmethod
     def _job_spec(config_map: str, command: str, region: str, deadline_seconds: int) -> k8s.JobSpec:
         labels = {names.COMPONENT_LABEL: names.BENCHMARK_COMPONENT}
-        env = {
-            "HOME": SCRATCH_MOUNT,
-            "PYTHONPATH": f"{SCRATCH_MOUNT}/pylib",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",  # the code's ConfigMap volume is read-only
-            # botocore reads AWS_DEFAULT_REGION only; EKS's Pod Identity webhook adds neither
-            # variable to a container that sets one (aws/amazon-eks-pod-identity-webhook).
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "HF_HOME": f"{SCRATCH_MOUNT}/hf",
-            "MPLCONFIGDIR": f"{SCRATCH_MOUNT}/matplotlib",
-        }
         return k8s.JobSpec(
             # A failed benchmark is looked at, not retried for hours against broken servers.
             backoff_limit=0,
@@ -182,42 +175,12 @@ class BenchmarkChart(cdk8s.Chart):
             ttl_seconds_after_finished=7 * 24 * 3600,
             template=k8s.PodTemplateSpec(
                 metadata=k8s.ObjectMeta(labels=labels),
-                spec=k8s.PodSpec(
-                    service_account_name=names.BENCHMARK_SERVICE_ACCOUNT,
-                    restart_policy="Never",
-                    node_selector={names.POOL_LABEL: names.SYSTEM_POOL},
-                    security_context=k8s.PodSecurityContext(
-                        run_as_non_root=True, run_as_user=UNPRIVILEGED_USER, run_as_group=UNPRIVILEGED_USER,
-                        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
-                    ),
-                    containers=[k8s.Container(
-                        name="benchmark",
-                        image=PREFETCH_IMAGE,
-                        command=["/bin/sh", "-ec", command],
-                        env=[k8s.EnvVar(name=k, value=v) for k, v in env.items()],
-                        resources=k8s.ResourceRequirements(
-                            requests={"cpu": k8s.Quantity.from_string("1"),
-                                      "memory": k8s.Quantity.from_string("2Gi")},
-                            limits={"memory": k8s.Quantity.from_string("4Gi")},
-                        ),
-                        security_context=k8s.SecurityContext(
-                            allow_privilege_escalation=False, read_only_root_filesystem=True,
-                            capabilities=k8s.Capabilities(drop=["ALL"]),
-                        ),
-                        volume_mounts=[
-                            k8s.VolumeMount(name="code", mount_path=CODE_MOUNT, read_only=True),
-                            k8s.VolumeMount(name="scratch", mount_path=SCRATCH_MOUNT),
-                        ],
-                    )],
-                    volumes=[
-                        k8s.Volume(name="code", config_map=k8s.ConfigMapVolumeSource(
-                            name=config_map,
-                            items=[k8s.KeyToPath(key=config_map_key(p), path=p) for p in SHIPPED_FILES])),
-                        # pip's packages (torch's CPU build is most of it), logs and results.
-                        k8s.Volume(name="scratch", empty_dir=k8s.EmptyDirVolumeSource(
-                            size_limit=k8s.Quantity.from_string("8Gi"))),
-                    ],
+                spec=python_pod_spec(
+                    service_account=names.BENCHMARK_SERVICE_ACCOUNT, container="benchmark",
+                    command=command, region=region, config_map=config_map, files=SHIPPED_FILES,
+                    # torch's CPU build is most of the 8 GiB of scratch.
+                    cpu="1", memory="2Gi", memory_limit="4Gi", scratch="8Gi", restart_policy="Never",
+                    env={"HF_HOME": f"{SCRATCH_MOUNT}/hf", "MPLCONFIGDIR": f"{SCRATCH_MOUNT}/matplotlib"},
                 ),
             ),
         )
-

@@ -3,7 +3,7 @@ scrapes every vLLM server and puts latency percentiles, throughput, queue depth,
 counters, ready servers and ready Trn2 nodes in CloudWatch.
 
 Like the benchmark, it is the pinned Python image plus SpecDec's code from a ConfigMap and
-requirements-forwarder.txt installed at start.
+requirements-forwarder.txt installed at start (k8s/shipped_code.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import cdk8s
 from cdk8s_plus_36 import k8s
 from constructs import Construct
 
-from k8s.model_cache import PREFETCH_IMAGE, UNPRIVILEGED_USER
-from k8s.shipped_code import config_map_key, package_files, read
+from k8s.shipped_code import CODE_MOUNT, config_map_key, package_files, pip_install, python_pod_spec, read
 from specdec import names
 from specdec.config import Environment
 from specdec.vllm_metrics import engine_of
@@ -26,8 +25,6 @@ SHIPPED_FILES = [
     "specdec/__init__.py", "specdec/names.py", "specdec/validation.py", "specdec/vllm_metrics.py",
     *package_files("specdec/forwarder"), "requirements-forwarder.txt",
 ]
-CODE_MOUNT = "/opt/specdec"
-SCRATCH_MOUNT = "/tmp"
 # Container Insights and CloudWatch's own dashboards work in one-minute periods.
 INTERVAL_SECONDS = 60
 
@@ -49,8 +46,7 @@ class MetricsForwarderChart(cdk8s.Chart):
         files = read(SHIPPED_FILES)
         settings = json.dumps(forwarder_settings(environment), separators=(",", ":"))
         command = (
-            "python -m pip install --no-cache-dir --disable-pip-version-check --quiet "
-            f"--target {SCRATCH_MOUNT}/pylib -r {CODE_MOUNT}/requirements-forwarder.txt\n"
+            f"{pip_install('requirements-forwarder.txt')}\n"
             f"cd {CODE_MOUNT}\n"
             "exec python -m specdec.forwarder "
             + shlex.join(["--config", settings, "--metrics-namespace", names.BENCHMARK_METRICS_NAMESPACE,
@@ -83,11 +79,6 @@ class MetricsForwarderChart(cdk8s.Chart):
 
     def _deployment(self, config_map: str, command: str, region: str) -> None:
         labels = {names.COMPONENT_LABEL: names.FORWARDER_COMPONENT, "app.kubernetes.io/part-of": "specdec"}
-        env = {"HOME": SCRATCH_MOUNT, "PYTHONPATH": f"{SCRATCH_MOUNT}/pylib", "PYTHONUNBUFFERED": "1",
-               "PYTHONDONTWRITEBYTECODE": "1",
-               # botocore reads AWS_DEFAULT_REGION only; EKS's Pod Identity webhook adds neither
-               # variable to a container that sets one (aws/amazon-eks-pod-identity-webhook).
-               "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
         k8s.KubeDeployment(
             self, "Deployment",
             metadata=k8s.ObjectMeta(name=names.FORWARDER_NAME, labels=labels),
@@ -98,37 +89,10 @@ class MetricsForwarderChart(cdk8s.Chart):
                 selector=k8s.LabelSelector(match_labels=labels),
                 template=k8s.PodTemplateSpec(
                     metadata=k8s.ObjectMeta(labels=labels),
-                    spec=k8s.PodSpec(
-                        service_account_name=names.FORWARDER_SERVICE_ACCOUNT,
-                        node_selector={names.POOL_LABEL: names.SYSTEM_POOL},
-                        security_context=k8s.PodSecurityContext(
-                            run_as_non_root=True, run_as_user=UNPRIVILEGED_USER,
-                            run_as_group=UNPRIVILEGED_USER,
-                            seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")),
-                        containers=[k8s.Container(
-                            name="forwarder",
-                            image=PREFETCH_IMAGE,
-                            command=["/bin/sh", "-ec", command],
-                            env=[k8s.EnvVar(name=k, value=v) for k, v in env.items()],
-                            resources=k8s.ResourceRequirements(
-                                requests={"cpu": k8s.Quantity.from_string("100m"),
-                                          "memory": k8s.Quantity.from_string("256Mi")},
-                                limits={"memory": k8s.Quantity.from_string("512Mi")}),
-                            security_context=k8s.SecurityContext(
-                                allow_privilege_escalation=False, read_only_root_filesystem=True,
-                                capabilities=k8s.Capabilities(drop=["ALL"])),
-                            volume_mounts=[
-                                k8s.VolumeMount(name="code", mount_path=CODE_MOUNT, read_only=True),
-                                k8s.VolumeMount(name="scratch", mount_path=SCRATCH_MOUNT)],
-                        )],
-                        volumes=[
-                            k8s.Volume(name="code", config_map=k8s.ConfigMapVolumeSource(
-                                name=config_map,
-                                items=[k8s.KeyToPath(key=config_map_key(p), path=p) for p in SHIPPED_FILES])),
-                            k8s.Volume(name="scratch", empty_dir=k8s.EmptyDirVolumeSource(
-                                size_limit=k8s.Quantity.from_string("1Gi"))),
-                        ],
-                    ),
+                    spec=python_pod_spec(
+                        service_account=names.FORWARDER_SERVICE_ACCOUNT, container="forwarder",
+                        command=command, region=region, config_map=config_map, files=SHIPPED_FILES,
+                        cpu="100m", memory="256Mi", memory_limit="512Mi", scratch="1Gi"),
                 ),
             ),
         )
