@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from specdec import names
+from specdec.validation import UserError
 
 RECIPE_IMAGE = (
     "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py311-sdk2.26.1-ubuntu22.04"
@@ -83,3 +84,17 @@ class Variant:
     @property
     def server_name(self) -> str:
         return names.server_name(self.name)
+
+
+class VariantNotFound(UserError):
+    pass
+
+
+def speculative_variant(variants: list[Variant], name: str | None, source: str) -> Variant:
+    """The speculative variant called `name`, or the first one; `source` names the file read."""
+    speculative = [v for v in variants if v.speculative]
+    found = next((v for v in speculative if v.name == name), None) if name else speculative[0]
+    if found is None:
+        raise VariantNotFound(f"--variant {name}: no speculative variant of that name in {source}; its "
+                              f"speculative variants: {', '.join(v.name for v in speculative)}")
+    return found

@@ -186,3 +186,12 @@ def test_the_model_against_the_published_figures(capsys):
     assert implied["tutorial"][1] < implied["blog"][1] - 0.2
     out = capsys.readouterr().out
     assert "blog: measured speed-up 3.00x" in out and "tutorial: measured speed-up 1.35x" in out
+
+
+def test_plan_forecasts_the_variant_asked_for_and_names_the_ones_there_are(capsys):
+    assert main(["plan", "-e", "engines", "--variant", "eagle3", "--acceptance", "0.7"]) == 0
+    out = capsys.readouterr().out
+    assert "verified by RedHatAI/Qwen3-32B-speculator.eagle3 (variant eagle3, engine vllm-neuron)" in out
+    assert main(["plan", "-e", "engines", "--variant", "nope"]) == 2
+    assert capsys.readouterr().err == ("--variant nope: no speculative variant of that name in "
+                                       "environments/engines.json; its speculative variants: recipe, eagle3\n")

@@ -39,17 +39,16 @@ def run(args: argparse.Namespace) -> int:
     from specdec.plan.render import as_json, as_text
     from specdec.planner import plan
     from specdec.pricing import PRICES_PATH, PriceMissing, load_table
+    from specdec.variants import VariantNotFound, speculative_variant
 
     environment = load_environment(args.env)  # refuses a configuration that does not fit
     serving = environment.serving
     memory = plan(serving, environment.instance, environment.accelerators.logical_neuron_cores)
-    speculative = [v for v in serving.resolved_variants() if v.speculative]
-    variant = (next((v for v in speculative if v.name == args.variant), None) if args.variant
-               else speculative[0])
-    if variant is None:
-        print(f"--variant {args.variant}: no speculative variant of that name in "
-              f"environments/{args.env}.json; its speculative variants: "
-              f"{', '.join(v.name for v in speculative)}", file=sys.stderr)
+    try:
+        variant = speculative_variant(serving.resolved_variants(), args.variant,
+                                      f"environments/{args.env}.json")
+    except VariantNotFound as error:
+        print(error, file=sys.stderr)
         return 2
     floors = forecast.floors(environment, variant)
     try:

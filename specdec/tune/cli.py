@@ -85,23 +85,14 @@ def _read(source: str) -> str:
 
 def _scraped_variant(env_name: str, name: str | None):
     """The speculative variant a metrics capture came from, where its k is set, and its draft's
-    cost c by the bandwidth model."""
-    from specdec.catalog import MODELS
+    cost c by the bandwidth model (as `plan` counts it)."""
     from specdec.config import load_environment
-    from specdec.decode import draft_relative_cost
-    from specdec.planner import draft_architecture
-    from specdec.tune.estimate import TuneError
+    from specdec.plan.forecast import floors
     from specdec.variant_rules import key_path
+    from specdec.variants import speculative_variant
 
     environment = load_environment(env_name)
-    serving, bench = environment.serving, environment.benchmark
-    speculative = [v for v in serving.resolved_variants() if v.speculative]
-    variant = next((v for v in speculative if v.name == name), None) if name else speculative[0]
-    if variant is None:
-        raise TuneError(f"--variant {name}: no speculative variant of that name in "
-                        f"environments/{env_name}.json; its speculative variants: "
-                        f"{', '.join(v.name for v in speculative)}")
-    cost = draft_relative_cost(MODELS[serving.target_model], draft_architecture(variant.draft_model),
-                               serving.tensor_parallel_size, min(bench.concurrency, serving.max_num_seqs),
-                               64 + bench.output_tokens / 2)
-    return variant, key_path(serving, variant, "num_speculative_tokens"), cost
+    serving = environment.serving
+    variant = speculative_variant(serving.resolved_variants(), name, f"environments/{env_name}.json")
+    return (variant, key_path(serving, variant, "num_speculative_tokens"),
+            floors(environment, variant).draft_cost)
