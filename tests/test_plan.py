@@ -193,5 +193,6 @@ def test_plan_forecasts_the_variant_asked_for_and_names_the_ones_there_are(capsy
     out = capsys.readouterr().out
     assert "verified by RedHatAI/Qwen3-32B-speculator.eagle3 (variant eagle3, engine vllm-neuron)" in out
     assert main(["plan", "-e", "engines", "--variant", "nope"]) == 2
-    assert capsys.readouterr().err == ("--variant nope: no speculative variant of that name in "
-                                       "environments/engines.json; its speculative variants: recipe, eagle3\n")
+    assert capsys.readouterr().err == (
+        "--variant nope: no speculative variant of that name in environments/engines.json; "
+        "its speculative variants: recipe, eagle3\n")
