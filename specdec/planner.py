@@ -96,10 +96,13 @@ class Placement:
         return self.pods * self.chips_per_pod
 
     @property
+    def per_node(self) -> int:
+        return self.chips_per_node // self.chips_per_pod
+
+    @property
     def nodes(self) -> int:
         # Every pod takes the same number of chips, so first-fit fills nodes evenly.
-        per_node = self.chips_per_node // self.chips_per_pod
-        return -(-self.pods // per_node)
+        return -(-self.pods // self.per_node)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from specdec.catalog import MODELS
-from specdec.planner import plan_errors
+from specdec.planner import Placement, plan_errors
 from specdec.variant_rules import variant_errors
 
 if TYPE_CHECKING:
@@ -176,13 +176,13 @@ def _serving_errors(env: Environment) -> list[Problem]:
                        f"a multiple of {cores_per_chip} (whole Trainium2 chips at LNC={lnc})"))
         return errors
 
-    pods_per_node = instance.chips // (tp // cores_per_chip)
     deployments = len(serving.resolved_variants())
-    pods = serving.replicas * deployments
+    placement = Placement(serving.replicas * deployments, tp // cores_per_chip, instance.chips)
+    pods, pods_per_node = placement.pods, placement.per_node
     capacity = pods_per_node * env.accelerators.max_size
     if pods > capacity and capacity < deployments:
         # Not even one pod per variant fits: the node group, not replicas, is what must grow.
-        needed = -(-deployments // pods_per_node)
+        needed = Placement(deployments, tp // cores_per_chip, instance.chips).nodes
         errors.append(("accelerators.max_size", env.accelerators.max_size,
                        f"at least {needed}: {deployments} serving variants of {tp // cores_per_chip} chips "
                        f"need {needed} x {instance.instance_type} (and desired_size as many)"))
@@ -191,7 +191,7 @@ def _serving_errors(env: Environment) -> list[Problem]:
                        f"at most {capacity // deployments} per deployment: {pods} serving pods of "
                        f"{tp // cores_per_chip} chips do not fit on {env.accelerators.max_size} "
                        f"x {instance.instance_type}"))
-    nodes_needed = -(-pods // pods_per_node)
+    nodes_needed = placement.nodes
     if 0 < env.accelerators.desired_size < nodes_needed <= env.accelerators.max_size:
         # Managed node groups do not grow by themselves (no autoscaler runs), so the servers that
         # do not fit would wait for chips forever.
