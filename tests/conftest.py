@@ -1,4 +1,4 @@
-"""Synthesizes every shipped environment once per test session and shares the result."""
+"""Shared by the tests: every shipped environment synthesized once per session, and a moto account."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
+
+# Imported before any test runs: moto registers its botocore hook in botocore's handler list when
+# it is first imported, and a test that swaps that list (tests/test_janitor.py) must not hide it.
+from moto import mock_aws
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -81,6 +86,18 @@ def synth_custom(tmp_path_factory):
 def load_balanced(synth_custom) -> Synthesized:
     """dev with serving.internal_load_balancer: the controller and the NLB Services, synthesized once."""
     return synth_custom("load-balanced", {"serving": {"internal_load_balancer": True}})
+
+
+@pytest.fixture
+def moto_session(monkeypatch):
+    """A boto3 session in us-east-2 against moto's account (123456789012), with no real profile
+    or credentials within reach."""
+    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.Session(region_name="us-east-2")
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:

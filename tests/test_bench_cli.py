@@ -7,9 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from specdec.__main__ import main
 from specdec.bench import publish
@@ -130,12 +128,10 @@ def test_waiting_for_health_reports_progress_and_returns_once_the_servers_answer
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, moto_session):
+    # The commands under test make their own clients, from the environment's region.
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    with mock_aws():
-        yield boto3.Session(region_name="us-east-2")
+    return moto_session
 
 
 def test_results_go_to_s3_in_one_folder_per_run_with_the_results_file_written_last(aws, tmp_path):

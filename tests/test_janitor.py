@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import botocore.handlers
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from specdec.__main__ import main
 from specdec.config import available_environments, load_environment
@@ -210,13 +208,8 @@ def stack(monkeypatch):
 
 
 @pytest.fixture
-def aws(monkeypatch, stack):
-    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
+def aws(stack, moto_session):
+    return moto_session
 
 
 def tagged(resource_type: str, tags: dict[str, str]) -> list[dict]:

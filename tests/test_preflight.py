@@ -11,7 +11,6 @@ import datetime
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from specdec import preflight
 from specdec.config import load_environment
@@ -22,13 +21,8 @@ REGION = "us-east-2"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
+def aws(moto_session):
+    return moto_session
 
 
 def bootstrap(session) -> None:
