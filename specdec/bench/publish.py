@@ -27,10 +27,14 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return match.group("bucket"), f"{prefix}/" if prefix else ""
 
 
+# A run's folder is named after its start time; `results wait` (wait.py) reads it back.
+RUN_FOLDER_TIME = "%Y%m%dT%H%M%SZ"
+
+
 def run_folder(prefix: str, results: Results) -> str:
     """One folder per run, named by its start time, so runs sort by time and never overwrite."""
     environment = results.deployment.environment or "unnamed"
-    return f"{prefix}{environment}/{results.started_at:%Y%m%dT%H%M%SZ}/"
+    return f"{prefix}{environment}/{results.started_at.strftime(RUN_FOLDER_TIME)}/"
 
 
 def upload(session, url: str, results: Results, files: list[Path]) -> str:

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from specdec.bench.publish import RUN_FOLDER_TIME
 from specdec.validation import UserError
 
-# The folder name is the run's start time as specdec.bench.publish.run_folder writes it.
+# The folder name is the run's start time as publish.run_folder writes it.
 RUN_KEY = re.compile(r"/(?P<start>\d{8}T\d{6}Z)/(?P<name>[^/]+)$")
 RESULTS_FILE = "results.json"
 
@@ -29,7 +30,7 @@ def _runs_since(keys: list[str], since: datetime) -> dict[datetime, dict[str, st
     for key in keys:
         match = RUN_KEY.search(key)
         if match:
-            start = datetime.strptime(match["start"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            start = datetime.strptime(match["start"], RUN_FOLDER_TIME).replace(tzinfo=UTC)
             if start >= since.replace(microsecond=0):
                 runs.setdefault(start, {})[match["name"]] = key
     return runs
